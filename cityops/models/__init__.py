@@ -1,0 +1,11 @@
+"""Event models: each schema declared once; JSON Schema, ClickHouse columns and fixtures derive from them."""
+from cityops.models.envelope import Envelope, Source
+from cityops.models.tickets import Channel, ResolutionMode, Satisfaction, TicketEvent, TicketStatus
+from cityops.models.sensors import SensorEvent, SensorKind
+from cityops.models.reports import AppReport, ReporterRole
+from cityops.models.cases import CaseUpdate
+
+__all__ = [
+    "AppReport", "CaseUpdate", "Channel", "Envelope", "ReporterRole", "ResolutionMode",
+    "Satisfaction", "SensorEvent", "SensorKind", "Source", "TicketEvent", "TicketStatus",
+]

@@ -1,0 +1,53 @@
+"""Configuration from CITYOPS_* environment variables (and an optional .env file)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CITYOPS_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path(".cityops"), description="broker logs, embedded ClickHouse, pids")
+    cache_dir: Path = Field(Path.home() / ".cache" / "cityops", description="downloaded jars")
+    bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "768m"
+    clickhouse_url: str = Field("", description="chdb:///abs/path (embedded) or http(s)://user:pass@host:8123/db")
+    partitions: int = Field(4, ge=1, description="partitions of every stream topic (Faust needs them equal)")
+    worker_port: int = 6066
+    pii_key: str = Field("cityops-dev-only-key", description="HMAC key for caller hashes; set in production")
+
+    @field_validator("data_dir", "cache_dir")
+    @classmethod
+    def _absolute(cls, p: Path) -> Path:
+        return p.expanduser().resolve()
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _scheme(cls, url: str) -> str:
+        if url and urlparse(url).scheme not in ("chdb", "http", "https"):
+            raise ValueError("CITYOPS_CLICKHOUSE_URL must start with chdb://, http:// or https://")
+        return url
+
+    @property
+    def warehouse_url(self) -> str:
+        return self.clickhouse_url or f"chdb://{self.data_dir / 'clickhouse'}"
+
+    @property
+    def embedded_warehouse(self) -> bool:
+        return self.warehouse_url.startswith("chdb://")
+
+    @property
+    def kafka_host_port(self) -> tuple[str, int]:
+        host, _, port = self.bootstrap_servers.split(",")[0].rpartition(":")
+        return host or "127.0.0.1", int(port)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

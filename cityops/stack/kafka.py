@@ -1,0 +1,195 @@
+"""Start, stop and inspect the single-node KRaft broker; create the catalogue's topics."""
+from __future__ import annotations
+
+import base64
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from cityops.settings import Settings
+from cityops.stack.process import Managed
+from cityops.topics import CATALOGUE, Topic
+
+HERE = Path(__file__).parent
+POM = HERE / "kafka-pom.xml"
+KAFKA_VERSION = "3.9.1"
+
+
+class StackError(RuntimeError):
+    """A stack step failed; the message says what to do."""
+
+
+@dataclass
+class Broker:
+    settings: Settings
+
+    @property
+    def home(self) -> Path:
+        return self.settings.data_dir / "kafka"
+
+    @property
+    def libs(self) -> Path:
+        return self.settings.cache_dir / f"kafka-{KAFKA_VERSION}" / "libs"
+
+    @property
+    def process(self) -> Managed:
+        return Managed("broker", self.settings.data_dir / "run")
+
+    @property
+    def log(self) -> Path:
+        return self.home / "broker.log"
+
+    # -- set-up -------------------------------------------------------------------------------
+    def fetch(self) -> Path:
+        """Copy the broker's jars from Maven Central into the cache, once."""
+        done = self.libs / ".complete"
+        if done.exists():
+            return self.libs
+        if not shutil.which("mvn"):
+            raise StackError("Maven (mvn) is not installed: apt-get install maven, or set CITYOPS_CACHE_DIR to a filled cache")
+        tmp = self.libs.with_name("libs.partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        r = subprocess.run(["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+                            f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise StackError(f"fetching Kafka jars from Maven Central failed: {(r.stdout + r.stderr)[-800:]}")
+        shutil.rmtree(self.libs, ignore_errors=True)
+        tmp.rename(self.libs)
+        done.touch()
+        return self.libs
+
+    def properties(self) -> Path:
+        host, port = self.settings.kafka_host_port
+        cport = self.settings.kafka_controller_port
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.bootstrap.servers": f"127.0.0.1:{cport}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(self.home / "data"),
+            "num.partitions": "1",
+            "auto.create.topics.enable": "false",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "8",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "4",
+            "group.initial.rebalance.delay.ms": "0",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "log.retention.check.interval.ms": "60000",
+        }
+        path = self.home / "server.properties"
+        self.home.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        return path
+
+    def _java(self, main: str, *args: str) -> list[str]:
+        return ["java", f"-Xmx{self.settings.kafka_heap}", "-Xms128m", "-XX:+UseG1GC",
+                f"-Dlog4j.configuration=file:{HERE / 'log4j.properties'}",
+                "-cp", f"{self.libs}/*", main, *args]
+
+    def format(self, props: Path) -> None:
+        """Format KRaft storage the first time only; a formatted directory keeps its cluster id."""
+        if (self.home / "data" / "meta.properties").exists():
+            return
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        r = subprocess.run(self._java("kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id,
+                                      "-c", str(props)), capture_output=True, text=True)
+        if r.returncode != 0:
+            raise StackError(f"formatting Kafka storage in {self.home} failed: {(r.stdout + r.stderr)[-800:]}")
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def up(self, timeout: float = 90.0) -> int:
+        """Start the broker unless it runs; wait until it answers; create missing topics. Returns pid."""
+        pid = self.process.pid()
+        if pid is None:
+            host, port = self.settings.kafka_host_port
+            for p in (port, self.settings.kafka_controller_port):
+                if _port_open("127.0.0.1", p):
+                    raise StackError(f"port {p} is taken by another program: stop it or set "
+                                     "CITYOPS_BOOTSTRAP_SERVERS / CITYOPS_KAFKA_CONTROLLER_PORT")
+            if not shutil.which("java"):
+                raise StackError("Java is not installed: the broker needs Java 17 (apt-get install openjdk-17-jre-headless)")
+            self.fetch()
+            props = self.properties()
+            self.format(props)
+            pid = self.process.start(self._java("kafka.Kafka", str(props)), self.log).pid
+        self.wait_ready(timeout)
+        ensure_topics(self.settings.bootstrap_servers, CATALOGUE)
+        return pid
+
+    def wait_ready(self, timeout: float) -> None:
+        host, port = self.settings.kafka_host_port
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.pid() is None:
+                raise StackError(f"the broker exited during start-up; see {self.log}")
+            if _port_open(host, port) and _metadata_ok(self.settings.bootstrap_servers):
+                return
+            time.sleep(0.5)
+        raise StackError(f"the broker did not answer on {host}:{port} within {timeout:.0f} s; see {self.log}")
+
+    def down(self) -> bool:
+        return self.process.stop(timeout=30)
+
+    def status(self) -> dict:
+        host, port = self.settings.kafka_host_port
+        pid = self.process.pid()
+        return {"service": "kafka", "pid": pid, "running": pid is not None,
+                "listening": f"{host}:{port}" if pid and _port_open(host, port) else "",
+                "controller": f"127.0.0.1:{self.settings.kafka_controller_port}",
+                "data_dir": str(self.home), "log": str(self.log), "jars": str(self.libs)}
+
+
+def ensure_topics(bootstrap: str, topics: tuple[Topic, ...]) -> list[str]:
+    """Create the topics that do not exist yet, with their partition counts. Returns those created."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="cityops-stack")
+    try:
+        existing = set(admin.list_topics())
+        new = [NewTopic(t.name, t.partition_count, 1, topic_configs={"retention.ms": str(t.retention_ms)})
+               for t in topics if t.name not in existing]
+        if new:
+            admin.create_topics(new)
+        for t in topics:  # a topic created earlier with another count breaks Faust's co-partitioning
+            if t.name in existing:
+                got = len(admin.describe_topics([t.name])[0]["partitions"])
+                if got != t.partition_count:
+                    raise StackError(f"topic {t.name} has {got} partitions, the catalogue says "
+                                     f"{t.partition_count}: delete it or set CITYOPS_PARTITIONS={got}")
+        return [n.name for n in new]
+    finally:
+        admin.close()
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def _metadata_ok(bootstrap: str) -> bool:
+    from kafka import KafkaConsumer
+    from kafka.errors import KafkaError
+
+    try:
+        c = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=3000,
+                          connections_max_idle_ms=5000)
+    except KafkaError:
+        return False
+    try:
+        return c.topics() is not None
+    except KafkaError:
+        return False
+    finally:
+        c.close()

@@ -1,0 +1,89 @@
+"""The case taxonomy: operator-edited YAML loaded into typed, immutable categories."""
+from __future__ import annotations
+
+from datetime import time
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_PATH = Path(__file__).parent / "data" / "taxonomy.yaml"
+OTHER_LABEL = "其他"
+
+
+class Tier(StrEnum):
+    """Three-tier dispatch (三级处置), lowest first: escalation moves one step right."""
+
+    grid = "grid"
+    community = "community"
+    street = "street"
+
+    def escalated(self) -> Tier:
+        order = list(Tier)
+        return order[min(order.index(self) + 1, len(order) - 1)]
+
+
+class Category(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    code: str = Field(pattern=r"^(B?\d{4})$")
+    major: str = Field(alias="class")
+    label: str
+    department: str
+    time_limit: int = Field(gt=0, description="minutes")
+    clock: bool = Field(False, description="limit runs on the clock (emergency), not working hours")
+    tier: Tier
+    page: bool = Field(False, description="page the department at once")
+
+
+class WorkingHours(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    timezone: str = "Asia/Shanghai"
+    days: tuple[int, ...] = (0, 1, 2, 3, 4)
+    periods: tuple[tuple[time, time], ...]
+
+    @field_validator("periods", mode="before")
+    @classmethod
+    def _parse(cls, v):
+        return tuple((time.fromisoformat(a), time.fromisoformat(b)) for a, b in v)
+
+
+class Taxonomy(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    working_hours: WorkingHours
+    categories: tuple[Category, ...]
+
+    @field_validator("categories")
+    @classmethod
+    def _unique(cls, cats):
+        for attr in ("code", "label"):
+            seen = [getattr(c, attr) for c in cats]
+            dup = {x for x in seen if seen.count(x) > 1}
+            if dup:
+                raise ValueError(f"duplicate {attr}: {sorted(dup)}")
+        if OTHER_LABEL not in {c.label for c in cats}:
+            raise ValueError(f"the taxonomy needs a fallback category labelled {OTHER_LABEL}")
+        return cats
+
+    def by_label(self, label: str) -> Category:
+        return self._index("label")[label]
+
+    def by_code(self, code: str) -> Category:
+        return self._index("code")[code]
+
+    @property
+    def other(self) -> Category:
+        return self.by_label(OTHER_LABEL)
+
+    def _index(self, attr: str) -> dict[str, Category]:
+        return {getattr(c, attr): c for c in self.categories}
+
+
+@lru_cache(maxsize=8)
+def load_taxonomy(path: Path | str = DEFAULT_PATH) -> Taxonomy:
+    with open(path, encoding="utf-8") as f:
+        return Taxonomy.model_validate(yaml.safe_load(f))

@@ -1,0 +1,50 @@
+"""The topic catalogue: every Kafka topic declared once, with its partitions, key and value model.
+
+Producers, streams, sinks, the stack (topic creation) and the tests all read this list.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from cityops.models import AppReport, CaseUpdate, SensorEvent, TicketEvent
+from cityops.models.deadletters import DeadLetter
+from cityops.settings import get_settings
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    value: type[BaseModel]
+    key_field: str | None
+    description: str
+    partitions: int = 0          # 0: the stream-wide count from settings (Faust co-partitioning)
+    retention_ms: int = 7 * DAY_MS
+
+    @property
+    def partition_count(self) -> int:
+        return self.partitions or get_settings().partitions
+
+    def key_of(self, value: BaseModel) -> bytes | None:
+        return str(getattr(value, self.key_field)).encode() if self.key_field else None
+
+
+HOTLINE_TICKETS = Topic("hotline.tickets", TicketEvent, "ticket_id", "12345 hotline work-order lifecycle events")
+SENSOR_EVENTS = Topic("sensor.events", SensorEvent, "device_id", "IoT sensor readings and device alerts")
+APP_REPORTS = Topic("app.reports", AppReport, "report_id", "citizen app reports (随手拍) and Open311 requests")
+CASES = Topic("cases", CaseUpdate, "case_id", "case state after each event: classified, placed, dispatched")
+DEADLETTERS = Topic("deadletters", DeadLetter, None, "rejected input with original bytes, reason and offset",
+                    partitions=1, retention_ms=30 * DAY_MS)
+
+CATALOGUE: tuple[Topic, ...] = (HOTLINE_TICKETS, SENSOR_EVENTS, APP_REPORTS, CASES, DEADLETTERS)
+SOURCE_TOPICS = (HOTLINE_TICKETS, SENSOR_EVENTS, APP_REPORTS)
+
+
+def by_name(name: str) -> Topic:
+    for t in CATALOGUE:
+        if t.name == name:
+            return t
+    raise KeyError(f"no topic {name!r} in the catalogue: {', '.join(t.name for t in CATALOGUE)}")
