@@ -9,7 +9,10 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from cityops.models import AppReport, CaseUpdate, SensorEvent, TicketEvent
+from cityops.models.aggregates import MinuteCount
+from cityops.models.alerts import Alert, Delivery
 from cityops.models.deadletters import DeadLetter
+from cityops.models.incidents import Incident
 from cityops.settings import get_settings
 
 DAY_MS = 86_400_000
@@ -36,10 +39,17 @@ HOTLINE_TICKETS = Topic("hotline.tickets", TicketEvent, "ticket_id", "12345 hotl
 SENSOR_EVENTS = Topic("sensor.events", SensorEvent, "device_id", "IoT sensor readings and device alerts")
 APP_REPORTS = Topic("app.reports", AppReport, "report_id", "citizen app reports (随手拍) and Open311 requests")
 CASES = Topic("cases", CaseUpdate, "case_id", "case state after each event: classified, placed, dispatched")
+INCIDENTS = Topic("incidents", Incident, "incident_id", "sensor incidents opened and closed")
+AGGREGATES = Topic("aggregates", MinuteCount, None, "per-minute event-time counts by district/street/source/label")
+ALERTS = Topic("alerts", Alert, "department", "alerts for departments, deduplicated, with cooldown")
+DELIVERIES = Topic("deliveries", Delivery, "alert_id", "every pager delivery attempt", partitions=1)
 DEADLETTERS = Topic("deadletters", DeadLetter, None, "rejected input with original bytes, reason and offset",
                     partitions=1, retention_ms=30 * DAY_MS)
 
-CATALOGUE: tuple[Topic, ...] = (HOTLINE_TICKETS, SENSOR_EVENTS, APP_REPORTS, CASES, DEADLETTERS)
+CATALOGUE: tuple[Topic, ...] = (HOTLINE_TICKETS, SENSOR_EVENTS, APP_REPORTS, CASES, INCIDENTS, AGGREGATES,
+                                 ALERTS, DELIVERIES, DEADLETTERS)
+# What the sink stores: everything the streams emit.
+OUTPUT_TOPICS = (CASES, INCIDENTS, AGGREGATES, ALERTS, DELIVERIES, DEADLETTERS)
 SOURCE_TOPICS = (HOTLINE_TICKETS, SENSOR_EVENTS, APP_REPORTS)
 
 
