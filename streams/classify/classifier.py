@@ -1,10 +1,24 @@
-"""Placeholder: matches category labels literally. The rule-based classifier replaces it."""
+"""Complaint text → taxonomy category, by weighted keyword and pattern scoring.
+
+Rules live in an operator-edited YAML file (default `rules.yaml` next to this module, or
+CITYOPS_CLASSIFY_RULES). Plain substring tests on the raw text are used instead of jieba: Chinese
+complaint keywords are short fixed strings, segmentation errors would hide them, and skipping the
+dictionary load keeps start-up and per-complaint cost tiny.
+"""
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
-from cityops.taxonomy import Taxonomy, load_taxonomy
+import yaml
+
+from cityops.models.sensors import SensorKind
+from cityops.taxonomy import OTHER_LABEL, Category, Taxonomy, load_taxonomy
+
+DEFAULT_RULES = Path(__file__).parent / "rules.yaml"
 
 
 @dataclass(frozen=True)
@@ -17,16 +31,178 @@ class Classification:
     confidence: float
 
 
+class RulesError(ValueError):
+    """The rules file is malformed; the message names the file, line and label."""
+
+
+@dataclass(frozen=True)
+class _Label:
+    category: Category
+    keywords: tuple[tuple[str, float], ...]
+    patterns: tuple[tuple[re.Pattern[str], float], ...]
+
+
 class Classifier:
-    def __init__(self, taxonomy: Taxonomy):
+    def __init__(self, taxonomy: Taxonomy, rules_path: Path | str = DEFAULT_RULES):
         self.taxonomy = taxonomy
+        self.rules_path = Path(rules_path)
+        rules = _load_rules(self.rules_path, taxonomy)
+        self.threshold: float = rules["threshold"]
+        self.temperature: float = rules["temperature"]
+        self._labels: tuple[_Label, ...] = rules["labels"]
+        self._sensors: dict[str, Category] = rules["sensors"]
+        self._other = taxonomy.other
 
     @classmethod
     @lru_cache(maxsize=1)
     def default(cls) -> Classifier:
-        return cls(load_taxonomy())
+        """The process-wide classifier: the configured rules file, loaded and checked once."""
+        from cityops.settings import get_settings
+
+        return cls(load_taxonomy(), get_settings().classify_rules or DEFAULT_RULES)
+
+    def scores(self, text: str) -> dict[str, tuple[float, list[str]]]:
+        """Score of every label that scored anything, with the keywords/patterns that hit (for --explain)."""
+        out: dict[str, tuple[float, list[str]]] = {}
+        for lab in self._labels:
+            hits = [k for k, _ in lab.keywords if k in text] + [p.pattern for p, _ in lab.patterns if p.search(text)]
+            if hits:
+                out[lab.category.label] = (self._score(lab, text), hits)
+        return out
 
     def classify(self, text: str) -> Classification:
-        hit = next((c for c in self.taxonomy.categories if c.label in text), self.taxonomy.other)
-        return Classification(hit.label, hit.code, hit.department, hit.tier, hit.time_limit,
-                              0.9 if hit is not self.taxonomy.other else 0.0)
+        other = self.threshold  # 其他 stands at the bar; its own keywords (社保, 公交线路 …) raise it
+        best: Category | None = None
+        best_score = 0.0
+        scored: list[float] = []
+        for lab in self._labels:
+            s = self._score(lab, text)
+            if s <= 0:
+                continue
+            if lab.category is self._other:
+                other = max(other, s)
+            else:
+                scored.append(s)
+                if s > best_score:
+                    best, best_score = lab.category, s
+        if best is None or best_score < other:
+            best, best_score = self._other, other
+        else:
+            scored.remove(best_score)
+            scored.append(other)
+        return self._result(best, _confidence(best_score, scored, self.temperature))
+
+    def for_sensor(self, kind: str) -> Classification:
+        """A sensor alert's class follows from the device kind; nothing to guess."""
+        try:
+            return self._result(self._sensors[SensorKind(kind)], 1.0)
+        except (ValueError, KeyError):
+            raise ValueError(f"no class for sensor kind {kind!r}; known: {', '.join(self._sensors)}") from None
+
+    @staticmethod
+    def _score(lab: _Label, text: str) -> float:
+        s = 0.0
+        for k, w in lab.keywords:
+            if k in text:
+                s += w
+        for p, w in lab.patterns:
+            if p.search(text):
+                s += w
+        return s
+
+    @staticmethod
+    def _result(c: Category, confidence: float) -> Classification:
+        return Classification(c.label, c.code, c.department, str(c.tier), c.time_limit, round(confidence, 3))
+
+
+def _confidence(best: float, rivals: list[float], temperature: float) -> float:
+    """Softmax share of the winner among every label that scored (其他 always competes)."""
+    return 1.0 / (1.0 + sum(math.exp((s - best) / temperature) for s in rivals))
+
+
+# --- rules file: load and check --------------------------------------------------------------------
+
+_TOP_KEYS = {"threshold", "temperature", "sensors", "labels"}
+_LABEL_KEYS = {"keywords", "patterns"}
+
+
+def _load_rules(path: Path, taxonomy: Taxonomy) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise RulesError(f"cannot read classification rules {path}: {e.strerror}") from None
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as e:
+        raise RulesError(f"{path}: not valid YAML: {e}".replace("\n", " ")) from None
+
+    def err(node, msg: str) -> RulesError:
+        return RulesError(f"{path}:{node.start_mark.line + 1}: {msg}")
+
+    doc = _mapping(root, err, "the rules file")
+    unknown = set(doc) - _TOP_KEYS
+    if unknown:
+        raise err(doc[min(unknown)][0], f"unknown key {min(unknown)!r}; expected {sorted(_TOP_KEYS)}")
+    for key in ("threshold", "labels"):
+        if key not in doc:
+            raise err(root, f"missing {key!r}")
+    threshold = _number(doc["threshold"][1], err, "threshold", positive=True)
+    temperature = _number(doc["temperature"][1], err, "temperature", positive=True) if "temperature" in doc else 1.0
+
+    known = {c.label for c in taxonomy.categories}
+    labels = []
+    for label, (knode, vnode) in _mapping(doc["labels"][1], err, "labels").items():
+        if label not in known:
+            raise err(knode, f"unknown label {label!r}; labels are the 小类 of the taxonomy: {', '.join(sorted(known))}")
+        body = _mapping(vnode, err, f"label {label}")
+        extra = set(body) - _LABEL_KEYS
+        if extra:
+            raise err(body[min(extra)][0], f"label {label}: unknown key {min(extra)!r}; expected keywords/patterns")
+        keywords, patterns = [], []
+        if "keywords" in body:
+            for kw, (kn, wn) in _mapping(body["keywords"][1], err, f"{label} keywords").items():
+                if not kw.strip():
+                    raise err(kn, f"label {label}: empty keyword")
+                keywords.append((kw, _number(wn, err, f"{label} keyword {kw!r}")))
+        if "patterns" in body:
+            for rx, (pn, wn) in _mapping(body["patterns"][1], err, f"{label} patterns").items():
+                try:
+                    compiled = re.compile(rx)
+                except re.error as e:
+                    raise err(pn, f"label {label}: bad regex {rx!r}: {e}") from None
+                patterns.append((compiled, _number(wn, err, f"{label} pattern {rx!r}")))
+        labels.append(_Label(taxonomy.by_label(label), tuple(keywords), tuple(patterns)))
+
+    sensors: dict[str, Category] = {}
+    if "sensors" in doc:
+        for kind, (kn, ln) in _mapping(doc["sensors"][1], err, "sensors").items():
+            if kind not in SensorKind.__members__.values():
+                raise err(kn, f"unknown sensor kind {kind!r}; known: {', '.join(SensorKind)}")
+            if ln.value not in known:
+                raise err(ln, f"sensor {kind}: unknown label {ln.value!r}")
+            sensors[SensorKind(kind)] = taxonomy.by_label(ln.value)
+    return {"threshold": threshold, "temperature": temperature, "labels": tuple(labels), "sensors": sensors}
+
+
+def _mapping(node, err, what: str) -> dict[str, tuple]:
+    """A YAML mapping as {key: (key node, value node)}; keys kept as written (strings)."""
+    if not isinstance(node, yaml.MappingNode):
+        raise err(node, f"{what} must be a mapping (key: value lines)")
+    out: dict[str, tuple] = {}
+    for k, v in node.value:
+        if not isinstance(k, yaml.ScalarNode):
+            raise err(k, f"{what}: keys must be plain text")
+        if k.value in out:
+            raise err(k, f"{what}: {k.value!r} is listed twice")
+        out[k.value] = (k, v)
+    return out
+
+
+def _number(node, err, what: str, positive: bool = False) -> float:
+    try:
+        value = float(node.value) if isinstance(node, yaml.ScalarNode) else None
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or (positive and value <= 0):
+        raise err(node, f"{what}: weight must be a {'positive ' if positive else ''}number, got {getattr(node, 'value', node)!r}")
+    return value

@@ -1,0 +1,1 @@
+"""Hotline tickets: validate lifecycle events and keep each case's state."""
