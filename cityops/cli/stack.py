@@ -15,6 +15,15 @@ def register(root: typer.Typer) -> None:
                       no_args_is_help=True)
 
     @app.command()
+    def fetch() -> None:
+        """Download the broker's jars from Maven Central into the cache (nothing when cached)."""
+        from cityops.stack.kafka import Broker
+
+        with out.status("fetching Kafka jars from Maven Central…"):
+            libs = Broker(get_settings()).fetch()
+        out.print(f"Kafka jars in {libs}")
+
+    @app.command()
     def up() -> None:
         """Fetch the jars (once), format storage (once), start the broker, create every topic."""
         from cityops.stack.kafka import Broker
@@ -23,6 +32,15 @@ def register(root: typer.Typer) -> None:
         with out.status("starting Kafka…"):
             pid = b.up()
         out.print(f"[green]Kafka is up[/] (pid {pid}) on {get_settings().bootstrap_servers}")
+
+    @app.command()
+    def topics() -> None:
+        """Create the catalogue's topics on the configured broker (e.g. a docker-compose one)."""
+        from cityops.stack.kafka import ensure_topics
+        from cityops.topics import CATALOGUE
+
+        created = ensure_topics(get_settings().bootstrap_servers, CATALOGUE)
+        out.print(f"created {', '.join(created)}" if created else "every topic exists")
 
     @app.command()
     def down() -> None:
@@ -41,7 +59,7 @@ def register(root: typer.Typer) -> None:
         t = Table("service", "pid", "where", "data / log")
         k = Broker(s).status()
         t.add_row("kafka", str(k["pid"] or "-"), k["listening"] or "not running", k["data_dir"])
-        for name in ("worker", "sink"):
+        for name in ("worker", "sink", "producer"):
             pid = Managed(name, s.data_dir / "run").pid()
             t.add_row(name, str(pid or "-"), "running" if pid else "not running", str(s.data_dir / "logs" / f"{name}.log"))
         t.add_row("clickhouse", "-", "embedded (chdb)" if s.embedded_warehouse else "server", _redact(s.warehouse_url))
