@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,4 +49,6 @@ def broker(stack_env):
 @pytest.fixture
 def subprocess_env(stack_env) -> dict[str, str]:
     """Environment for starting cityops processes (worker, sink, producers) under test."""
-    return {**os.environ, **stack_env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**os.environ, **stack_env, "PYTHONUNBUFFERED": "1", "PATH": path,
+            "PYTHONPATH": str(Path(__file__).parents[1])}
