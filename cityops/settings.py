@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     partitions: int = Field(4, ge=1, description="partitions of every stream topic (Faust needs them equal)")
     worker_port: int = 6066
     pii_key: str = Field("cityops-dev-only-key", description="HMAC key for caller hashes; set in production")
+    registry: Path | None = Field(None, description="directory with grids.geojson + addresses.csv; "
+                                  "unset: the generated Zibo city")
+    classify_rules: Path | None = Field(None, description="complaint classification rules YAML (default: streams/classify/rules.yaml)")
 
     @field_validator("data_dir", "cache_dir")
     @classmethod
