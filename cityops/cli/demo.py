@@ -26,7 +26,11 @@ def register(root: typer.Typer) -> None:
              seed: int = typer.Option(7, help="simulator seed"),
              refresh: float = typer.Option(2.0, help="seconds between screen updates")) -> None:
         """Run the whole pipeline locally and watch events arrive, until Ctrl-C."""
-        run_demo(get_settings(), rate=rate, seed=seed, refresh=refresh)
+        from cityops.stack.process import Managed
+
+        s = get_settings()
+        with Managed("demo", s.data_dir / "run").held():
+            run_demo(s, rate=rate, seed=seed, refresh=refresh)
 
 
 def run_demo(s: Settings, *, rate: int, seed: int, refresh: float) -> None:

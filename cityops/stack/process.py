@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,16 @@ class Managed:
                                     env=env, cwd=cwd, start_new_session=True)
         self.pidfile.write_text(str(proc.pid))
         return proc
+
+    @contextmanager
+    def held(self):
+        """Record the current process under this name while the block runs (status, lock messages)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.pidfile.write_text(str(os.getpid()))
+        try:
+            yield
+        finally:
+            self.pidfile.unlink(missing_ok=True)
 
     def stop(self, timeout: float = 20.0) -> bool:
         """SIGTERM the process group, SIGKILL after `timeout`; True if something was running."""
