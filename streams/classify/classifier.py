@@ -52,6 +52,15 @@ class Classifier:
         self._labels: tuple[_Label, ...] = rules["labels"]
         self._sensors: dict[str, Category] = rules["sensors"]
         self._other = taxonomy.other
+        # Keyword → (label index, weight) pairs. Testing each of ~700 keywords with `in` costs ~0.1 ms per
+        # complaint; collecting the text's substrings of the keyword lengths and intersecting is ~10× less.
+        self._keywords: dict[str, list[tuple[int, float]]] = {}
+        for i, lab in enumerate(self._labels):
+            for k, w in lab.keywords:
+                self._keywords.setdefault(k, []).append((i, w))
+        self._keyset = frozenset(self._keywords)
+        self._lengths = tuple(sorted({len(k) for k in self._keywords}))
+        self._patterns = tuple((i, p, w) for i, lab in enumerate(self._labels) for p, w in lab.patterns)
 
     @classmethod
     @lru_cache(maxsize=1)
@@ -75,8 +84,7 @@ class Classifier:
         best: Category | None = None
         best_score = 0.0
         scored: list[float] = []
-        for lab in self._labels:
-            s = self._score(lab, text)
+        for lab, s in zip(self._labels, self._totals(text)):
             if s <= 0:
                 continue
             if lab.category is self._other:
@@ -91,6 +99,20 @@ class Classifier:
             scored.remove(best_score)
             scored.append(other)
         return self._result(best, _confidence(best_score, scored, self.temperature))
+
+    def _totals(self, text: str) -> list[float]:
+        """Every label's score, in rules-file order (same result as `_score` per label, faster)."""
+        totals = [0.0] * len(self._labels)
+        n = len(text)
+        present = {text[i:i + k] for k in self._lengths for i in range(n - k + 1)}
+        index = self._keywords
+        for k in present & self._keyset:
+            for i, w in index[k]:
+                totals[i] += w
+        for i, p, w in self._patterns:
+            if p.search(text):
+                totals[i] += w
+        return totals
 
     def for_sensor(self, kind: str) -> Classification:
         """A sensor alert's class follows from the device kind; nothing to guess."""

@@ -109,9 +109,9 @@ def markdown(ev: Evaluation, source: str, command: str) -> str:
 def write_doc(path: Path, section: str) -> None:
     """Replace the generated section of the doc, keeping the hand-written prose around it."""
     text = path.read_text(encoding="utf-8") if path.exists() else "# Complaint classification\n\n"
-    if DOC_START in text and DOC_END in text:
-        head, rest = text.split(DOC_START, 1)
-        text = head + section.rstrip("\n") + rest.split(DOC_END, 1)[1]
+    start = text.find(DOC_START.split(" (")[0])  # the marker's stable prefix
+    if start >= 0 and DOC_END in text[start:]:
+        text = text[:start] + section.rstrip("\n") + text[start:].split(DOC_END, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n## Evaluation\n\n" + section
     path.write_text(text, encoding="utf-8")
