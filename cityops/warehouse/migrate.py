@@ -1,0 +1,48 @@
+"""Versioned migrations: numbered SQL files applied once each, recorded in `schema_migrations`.
+
+Statements use IF NOT EXISTS, so a run interrupted inside a file is simply re-run. Never edit an applied
+file: add the next number."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+LEDGER = """CREATE TABLE IF NOT EXISTS schema_migrations
+(`version` UInt32, `name` String, `applied_at` DateTime64(3, 'Asia/Shanghai') DEFAULT now64(3))
+ENGINE = ReplacingMergeTree ORDER BY version"""
+
+
+def available() -> list[tuple[int, Path]]:
+    files = sorted((int(m.group(1)), p) for p in MIGRATIONS.iterdir() if (m := _FILE.match(p.name)))
+    versions = [v for v, _ in files]
+    if len(set(versions)) != len(versions):
+        raise RuntimeError(f"two migrations share a number in {MIGRATIONS}")
+    return files
+
+
+def statements(sql: str) -> list[str]:
+    """Split on `;` at the end of a line; comments are dropped."""
+    body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    return [s.strip() for s in re.split(r";\s*$", body, flags=re.M) if s.strip()]
+
+
+def applied(wh) -> set[int]:
+    wh.command(LEDGER)
+    return {r[0] for r in wh.query("SELECT version FROM schema_migrations FINAL").result_rows}
+
+
+def migrate(wh) -> list[str]:
+    """Apply what is missing, in order; returns the names applied now."""
+    done = applied(wh)
+    names = []
+    for version, path in available():
+        if version in done:
+            continue
+        for stmt in statements(path.read_text()):
+            wh.command(stmt)
+        wh.insert("schema_migrations", [[version, path.stem]], column_names=["version", "name"])
+        names.append(path.stem)
+    return names

@@ -1,0 +1,127 @@
+"""Which model each warehouse table stores, how personal data is transformed on the way in, and the row
+builder the sink uses. Column names and types derive from the models (columns.py)."""
+from __future__ import annotations
+
+import base64
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from pydantic import BaseModel
+
+from cityops import topics
+from cityops.pii import caller_hash, mask_text
+from cityops.warehouse.columns import model_columns
+
+# Every sink table records where each row came from: the sink resumes from max(kafka_offset) per partition.
+META = {"kafka_partition": "UInt16", "kafka_offset": "UInt64"}
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    topic: topics.Topic
+    masked: frozenset[str] = frozenset()          # free text: phones, IDs, names masked
+    hashed: dict[str, str] = field(default_factory=dict)   # phone field → keyed-hash column in its place
+    dropped: frozenset[str] = frozenset()         # never stored
+    masked_b64: frozenset[str] = frozenset()      # base64 payloads: decoded, masked, re-encoded
+    meta: dict[str, str] = field(default_factory=lambda: dict(META))
+    month: str | None = "occurred_at"             # PARTITION BY toYYYYMM(month) in the migration
+
+    def month_index(self) -> int | None:
+        return list(self.columns()).index(self.month) if self.month else None
+
+    @property
+    def model(self) -> type[BaseModel]:
+        return self.topic.value
+
+    def columns(self) -> dict[str, str]:
+        cols: dict[str, str] = {}
+        for name, typ in model_columns(self.model).items():
+            if name in self.dropped:
+                continue
+            if name in self.hashed:
+                cols[self.hashed[name]] = "String"
+            else:
+                cols[name] = typ
+        return cols | self.meta
+
+    def row_builder(self, pii_key: str) -> Callable[[BaseModel, str, int, int], list]:
+        """A function (value, topic, partition, offset) → row in `columns()` order."""
+        getters = []
+        for name, typ in model_columns(self.model).items():
+            if name in self.dropped:
+                continue
+            if name in self.hashed:
+                getters.append(lambda v, n=name: caller_hash(getattr(v, n), pii_key))
+            elif name in self.masked:
+                getters.append(lambda v, n=name: mask_text(getattr(v, n) or ""))
+            elif name in self.masked_b64:
+                getters.append(lambda v, n=name: _mask_b64(getattr(v, n)))
+            elif "String" in typ and "Nullable" not in typ:
+                getters.append(lambda v, n=name: _text(getattr(v, n)))
+            else:
+                getters.append(lambda v, n=name: getattr(v, n))
+        meta = list(self.meta)
+
+        def build(value: BaseModel, topic: str, partition: int, offset: int) -> list:
+            row = [g(value) for g in getters]
+            for m in meta:
+                row.append(topic if m == "kafka_topic" else partition if m == "kafka_partition" else offset)
+            return row
+
+        return build
+
+
+def _text(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, Enum):
+        return v.value
+    return v if isinstance(v, str) else str(v)
+
+
+def _mask_b64(b64: str) -> str:
+    """Masks a payload that is UTF-8 text; binary garbage cannot hold a readable phone number."""
+    try:
+        text = base64.b64decode(b64).decode()
+    except ValueError:
+        return b64
+    return base64.b64encode(mask_text(text).encode()).decode()
+
+
+_TEXT = frozenset({"text", "note", "address"})
+
+RAW_TICKETS = Table("raw_tickets", topics.HOTLINE_TICKETS, masked=_TEXT,
+                    hashed={"caller_phone": "caller_hash"}, dropped=frozenset({"caller_name"}))
+RAW_SENSOR_EVENTS = Table("sensor_events", topics.SENSOR_EVENTS)
+RAW_APP_REPORTS = Table("raw_app_reports", topics.APP_REPORTS, masked=_TEXT,
+                        hashed={"reporter_phone": "reporter_hash"})
+# Case text is masked by the streams already; masking again is idempotent and guards against a stage's bug.
+CASE_CURRENT = Table("case_current", topics.CASES, month=None, masked=frozenset({"text", "address"}))
+CASE_HISTORY = Table("case_history", topics.CASES, masked=frozenset({"text", "address"}))
+INCIDENTS = Table("incidents", topics.INCIDENTS, month="opened_at")
+MINUTE_COUNTS = Table("minute_counts", topics.AGGREGATES, month="minute")
+ALERTS = Table("alerts", topics.ALERTS, masked=frozenset({"title", "detail"}))
+DELIVERIES = Table("deliveries", topics.DELIVERIES, month="attempted_at")
+# The warehouse copy of a rejected message is masked; the original bytes stay on the deadletters topic.
+DEAD_LETTERS = Table("dead_letters", topics.DEADLETTERS, month="failed_at", masked=frozenset({"detail"}),
+                     masked_b64=frozenset({"payload_b64"}),
+                     meta={"kafka_topic": "LowCardinality(String)", **META})
+
+TABLES: tuple[Table, ...] = (RAW_TICKETS, RAW_SENSOR_EVENTS, RAW_APP_REPORTS, CASE_CURRENT, CASE_HISTORY,
+                             INCIDENTS, MINUTE_COUNTS, ALERTS, DELIVERIES, DEAD_LETTERS)
+
+
+def tables_of(topic_name: str) -> tuple[Table, ...]:
+    """Tables a topic fills, in insert order: the last one is the authority the sink resumes from, so
+    the ones before it must be idempotent (ReplacingMergeTree) when a batch is replayed."""
+    return tuple(t for t in TABLES if t.topic.name == topic_name)
+
+
+def by_name(name: str) -> Table:
+    for t in TABLES:
+        if t.name == name:
+            return t
+    raise KeyError(name)

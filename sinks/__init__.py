@@ -1,0 +1,1 @@
+"""The sink stage: Kafka topics → ClickHouse warehouse, in batches, idempotent across crashes."""

@@ -1,0 +1,205 @@
+"""The sink: consume the source and output topics, insert in batches, commit offsets after the insert.
+
+Idempotent across crashes (see batch.py): on every partition assignment the sink seeks to
+max(committed offset, last offset stored in the warehouse + 1), so a batch stored but not committed is
+not stored again. While ClickHouse is unreachable it pauses the partitions, retries with backoff and
+keeps the batch: nothing is lost and nothing is committed early.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import CommitFailedError
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.structs import OffsetAndMetadata
+
+from cityops.settings import Settings
+from cityops.topics import OUTPUT_TOPICS, SOURCE_TOPICS, Topic
+from cityops.warehouse import connect, migrate
+from cityops.warehouse.schema import DEAD_LETTERS, tables_of
+from sinks.batch import Batch, Insert
+from sinks.decode import Decoder
+from sinks.store import Store
+
+log = logging.getLogger("cityops.sink")
+
+TOPICS: tuple[Topic, ...] = SOURCE_TOPICS + OUTPUT_TOPICS
+
+
+@dataclass
+class SinkConfig:
+    batch_rows: int = 50_000      # flush when this many messages are buffered…
+    linger_s: float = 1.0         # …or when the oldest has waited this long
+    group_id: str = "cityops-sink"
+    topics: tuple[Topic, ...] = TOPICS
+    max_backoff_s: float = 30.0
+
+
+@dataclass
+class Stats:
+    messages: int = 0
+    rows: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    retries: int = 0
+    per_table: dict[str, int] = field(default_factory=dict)
+
+
+def resume_offsets(wh, topic: Topic) -> dict[int, int]:
+    """Next offset per partition according to what the warehouse holds (authority table of the topic)."""
+    authority = tables_of(topic.name)[-1]
+    where = f" WHERE kafka_topic = '{topic.name}'" if authority is DEAD_LETTERS else ""
+    rows = wh.query(f"SELECT kafka_partition, max(kafka_offset) FROM {authority.name}{where} "
+                    "GROUP BY kafka_partition").result_rows
+    return {int(p): int(o) + 1 for p, o in rows}
+
+
+class _Resume(ConsumerRebalanceListener):
+    def __init__(self, sink: Sink):
+        self.sink = sink
+
+    def on_partitions_revoked(self, revoked):
+        self.sink.on_revoked(revoked)
+
+    def on_partitions_assigned(self, assigned):
+        self.sink.on_assigned(assigned)
+
+
+class Sink:
+    def __init__(self, settings: Settings, stop: threading.Event, client=None, config: SinkConfig | None = None):
+        self.settings = settings
+        self.stop = stop
+        self.config = config or SinkConfig()
+        self.wh = client or connect(settings)
+        self.store = Store(self.wh, stop, self.config.max_backoff_s)
+        self.decoder = Decoder(self.config.topics, settings.pii_key)
+        self.stats = Stats()
+        self.batch = Batch()
+        self.consumer: KafkaConsumer | None = None
+        self.pending: set[TopicPartition] = set()
+
+    # -- partitions ---------------------------------------------------------------------------------
+    # Rebalance callbacks run on kafka-python's IO thread, where blocking consumer calls are refused: they
+    # only pause new partitions; the loop seeks them (resume()) before it fetches from them.
+    def on_assigned(self, assigned) -> None:
+        self.consumer.pause(*assigned)
+        self.pending |= set(assigned)
+
+    def on_revoked(self, revoked) -> None:
+        self.pending -= set(revoked)
+        # Store what we hold before another member takes over (no commit from this thread: the new owner
+        # resumes from the warehouse's offsets). If that fails, it replays the messages.
+        if len(self.batch):
+            batch, self.batch = self.batch, Batch()
+            try:
+                for ins in batch.inserts():
+                    self._count(ins, self.store.insert_once(ins, batch))
+            except Exception as e:  # noqa: BLE001
+                log.warning("could not store %d messages before losing their partitions: %s", len(batch), e)
+
+    def resume(self) -> None:
+        """Seek each new partition to max(committed, stored in the warehouse + 1), then fetch from it."""
+        pending, self.pending = self.pending, set()
+        stored: dict[str, dict[int, int]] = {}
+        for tp in pending:
+            if tp.topic not in stored:
+                stored[tp.topic] = self.store.retrying(resume_offsets, self.wh, self._topic(tp.topic))
+            committed = self.consumer.committed(tp)
+            position = max(committed or 0, stored[tp.topic].get(tp.partition, 0))
+            if position:
+                self.consumer.seek(tp, position)
+            log.info("assigned %s-%d: resuming at %d (committed %s)", tp.topic, tp.partition, position, committed)
+        self.consumer.resume(*pending)
+
+    def _topic(self, name: str) -> Topic:
+        return next(t for t in self.config.topics if t.name == name)
+
+    # -- loop ---------------------------------------------------------------------------------------
+    def run(self) -> Stats:
+        self.store.retrying(migrate, self.wh)
+        host = self.settings.bootstrap_servers
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=host, group_id=self.config.group_id, enable_auto_commit=False,
+            auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024, max_poll_records=self.config.batch_rows,
+            session_timeout_ms=10_000, heartbeat_interval_ms=2_000, client_id="cityops-sink")
+        self.consumer.subscribe([t.name for t in self.config.topics], listener=_Resume(self))
+        try:
+            started = None
+            while not self.stop.is_set():
+                wait_ms = 200 if started is None else max(0, int((self.config.linger_s - (time.monotonic() - started)) * 1000))
+                self._add(self.consumer.poll(timeout_ms=min(wait_ms, 200), max_records=self.config.batch_rows))
+                if self.pending:
+                    self.resume()
+                if len(self.batch) and started is None:
+                    started = time.monotonic()
+                if len(self.batch) >= self.config.batch_rows or (
+                        started is not None and time.monotonic() - started >= self.config.linger_s):
+                    self.flush()
+                    started = None
+            if len(self.batch):
+                self.flush()
+        finally:
+            self.consumer.close(autocommit=False)
+        return self.stats
+
+    def flush(self) -> None:
+        batch, self.batch = self.batch, Batch()
+        inserts = batch.inserts()
+        for ins in inserts:
+            self._count(ins, self.store.insert_keeping_consumer_alive(ins, batch, self._keepalive))
+            _crash_point()
+        offsets = {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in batch.next_offsets().items()}
+        try:
+            self.consumer.commit(offsets)
+        except CommitFailedError as e:
+            # Partitions moved during a long outage; their new owner resumes from the warehouse's offsets.
+            log.warning("offset commit refused after storing (%s); the warehouse offsets still hold", e)
+        self.stats.messages += len(batch)
+        self.stats.batches += 1
+        log.info("stored %d messages in %d inserts", len(batch), len(inserts))
+
+    def _keepalive(self, waiting: bool) -> None:
+        """Between retries: pause fetching but keep group membership; resume once the warehouse is back."""
+        assignment = self.consumer.assignment()
+        if not waiting:
+            self.consumer.resume(*(assignment - self.pending))
+            return
+        self.stats.retries += 1
+        self.consumer.pause(*assignment)
+        self._add(self.consumer.poll(timeout_ms=0))   # new partitions arrive paused (on_assigned)
+
+    def _add(self, polled) -> None:
+        for records in polled.values():
+            for r in records:
+                self.batch.add(r.topic, r.partition, r.offset, r.key, r.value,
+                               self.decoder.decode(r.topic, r.partition, r.offset, r.key, r.value))
+
+    def _count(self, ins: Insert, stored: int) -> None:
+        self.stats.rows += stored
+        self.stats.per_table[ins.table.name] = self.stats.per_table.get(ins.table.name, 0) + stored
+        if ins.table is DEAD_LETTERS:
+            self.stats.dead_letters += stored
+
+
+# Fault injection for the crash test: SIGKILL this process after that many inserts, before their commit.
+_KILL_AFTER = int(os.environ.get("CITYOPS_SINK_KILL_AFTER_INSERTS", "0"))
+_inserts_done = 0
+
+
+def _crash_point() -> None:
+    global _inserts_done
+    _inserts_done += 1
+    if _KILL_AFTER and _inserts_done >= _KILL_AFTER:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def run(settings: Settings, stop: threading.Event, client=None, config: SinkConfig | None = None) -> Stats:
+    """Run the sink until `stop` is set (in-process: the demo runs it in a thread sharing `client`)."""
+    return Sink(settings, stop, client, config).run()
