@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from cityops.models import AppReport, CaseUpdate, SensorEvent, TicketEvent
-from cityops.models.aggregates import MinuteCount
+from cityops.models.cases import CaseCandidate, CaseCommand
+from cityops.models.aggregates import MinuteCount, MinutePartial
 from cityops.models.alerts import Alert, Delivery
 from cityops.models.deadletters import DeadLetter
 from cityops.models.incidents import Incident
@@ -45,12 +46,22 @@ ALERTS = Topic("alerts", Alert, "department", "alerts for departments, deduplica
 DELIVERIES = Topic("deliveries", Delivery, "alert_id", "every pager delivery attempt", partitions=1)
 DEADLETTERS = Topic("deadletters", DeadLetter, None, "rejected input with original bytes, reason and offset",
                     partitions=1, retention_ms=30 * DAY_MS)
+# Internal re-keying topics of the streams (stream-wide partitions: each feeds a co-partitioned table).
+CASE_CANDIDATES = Topic("streams.case-candidates", CaseCandidate, "dedup_key",
+                        "new cases by district + label, for duplicate and hot-spot checks", retention_ms=DAY_MS)
+CASE_COMMANDS = Topic("streams.case-commands", CaseCommand, "case_id",
+                      "open / add reporter / lifecycle event, by case id, for the case-state table",
+                      retention_ms=DAY_MS)
+MINUTE_PARTIALS = Topic("streams.minute-partials", MinutePartial, None,
+                        "per-source-partition minute counts by minute + district, for the combiner",
+                        retention_ms=DAY_MS)
 
 CATALOGUE: tuple[Topic, ...] = (HOTLINE_TICKETS, SENSOR_EVENTS, APP_REPORTS, CASES, INCIDENTS, AGGREGATES,
-                                 ALERTS, DELIVERIES, DEADLETTERS)
+                                 ALERTS, DELIVERIES, DEADLETTERS, CASE_CANDIDATES, CASE_COMMANDS, MINUTE_PARTIALS)
 # What the sink stores: everything the streams emit.
 OUTPUT_TOPICS = (CASES, INCIDENTS, AGGREGATES, ALERTS, DELIVERIES, DEADLETTERS)
 SOURCE_TOPICS = (HOTLINE_TICKETS, SENSOR_EVENTS, APP_REPORTS)
+INTERNAL_TOPICS = (CASE_CANDIDATES, CASE_COMMANDS, MINUTE_PARTIALS)
 
 
 def by_name(name: str) -> Topic:

@@ -20,3 +20,16 @@ class MinuteCount(BaseModel):
     label: str
     count: int = Field(ge=0)
     emitted_at: datetime = Field(default_factory=utcnow)
+
+
+class MinutePartial(BaseModel):
+    """Internal (streams.minute-partials), keyed by minute + district: one source partition's full counts
+    of a minute's cells (`street|source|label` → count). The combiner sums the partitions' latest partials."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    origin: str = Field(description="source topic and partition, e.g. sensor.events/3")
+    minute: int = Field(description="window start, epoch seconds")
+    district_code: str
+    cells: dict[str, int]
+    final: bool = False

@@ -47,3 +47,29 @@ class CaseUpdate(BaseModel):
     resolution_mode: ResolutionMode | None = None
     satisfaction: Satisfaction | None = None
     caller_hash: str = Field("", description="keyed hash of the caller's phone: repeat callers stay countable")
+    duplicate_of: str | None = Field(None, max_length=64, description="the case this report was merged into")
+    hot_spot: bool = Field(False, description="same label in the same grid at least 3 times in 7 days")
+
+
+class CaseCandidate(BaseModel):
+    """Internal (streams.case-candidates): a new case, classified and placed, on its way to duplicate and
+    recurrence checks. Keyed by `dedup_key` (district + label) so one partition sees every near neighbour."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dedup_key: str
+    case: dict = Field(description="CaseUpdate fields of the first version (without version)")
+
+
+class CaseCommand(BaseModel):
+    """Internal (streams.case-commands), keyed by case_id: open a case, add a reporter to it, or apply
+    a hotline lifecycle event (with its source offset, so replays apply once)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    op: str = Field(pattern=r"^(open|reporter|ticket)$")
+    case_id: str
+    case: dict | None = None
+    reporter: str | None = None
+    event: dict | None = None
+    source_offset: int | None = None
