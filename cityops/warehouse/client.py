@@ -4,6 +4,7 @@ An embedded directory can be opened by one process only, so within a process eve
 client per DSN, and calls go through a lock (the demo runs the sink and the live display in threads)."""
 from __future__ import annotations
 
+import fcntl
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
@@ -66,6 +67,8 @@ def _open(dsn: str, settings: Settings):
     if dsn.startswith("chdb://"):
         path = Path(urlparse(dsn).path)
         path.mkdir(parents=True, exist_ok=True)
+        if _locked_elsewhere(path):
+            raise UserError(locked_message(path, settings))
         try:
             return clickhouse_connect.get_client(dsn=f"chdb://{path}")
         except Exception as e:  # noqa: BLE001 — chdb raises plain errors; the lock message is what matters
@@ -78,6 +81,21 @@ def _open(dsn: str, settings: Settings):
         u = urlparse(dsn)
         raise UserError(f"cannot reach ClickHouse at {u.hostname}:{u.port}: {str(e).splitlines()[0][:200]} "
                         "— check CITYOPS_CLICKHOUSE_URL and that the server runs") from e
+
+
+def _locked_elsewhere(path: Path) -> bool:
+    """ClickHouse holds an flock on <dir>/status while it runs; probe it before chdb (which would print
+    its own stack of errors to stderr and raise a message that no longer mentions the lock)."""
+    status = path / "status"
+    if not status.exists():
+        return False
+    with open(status, "rb") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return False
 
 
 def locked_message(path: Path, settings: Settings) -> str:

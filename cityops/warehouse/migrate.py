@@ -46,3 +46,22 @@ def migrate(wh) -> list[str]:
         wh.insert("schema_migrations", [[version, path.stem]], column_names=["version", "name"])
         names.append(path.stem)
     return names
+
+
+def drift(wh, tables=None) -> list[str]:
+    """Differences between the migrated tables and the columns the models imply; [] when in step."""
+    from cityops.warehouse.schema import TABLES
+
+    problems = []
+    for table in tables or TABLES:
+        have = dict(wh.query("SELECT name, type FROM system.columns WHERE database = currentDatabase() "
+                             "AND table = %(t)s ORDER BY position", parameters={"t": table.name}).result_rows)
+        want = table.columns()
+        for name, typ in want.items():
+            if name not in have:
+                problems.append(f"{table.name}.{name}: in {table.model.__name__}, missing in the warehouse ({typ})")
+            elif have[name] != typ:
+                problems.append(f"{table.name}.{name}: warehouse has {have[name]}, the model implies {typ}")
+        problems += [f"{table.name}.{name}: in the warehouse, not in {table.model.__name__}"
+                     for name in have if name not in want]
+    return problems
