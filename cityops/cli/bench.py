@@ -29,5 +29,41 @@ def classify(
         out.print(f"appended to {out_path}")
 
 
+@app.command("sink")
+def sink(
+    messages: int = typer.Option(400_000, min=1000, help="messages through the sink path"),
+    batch_rows: int = typer.Option(50_000, min=100),
+    out_path: Path = typer.Option(Path("docs/benchmarks-sink.md"), "--out"),
+    write: bool = typer.Option(True, "--write/--no-write"),
+) -> None:
+    """Sink path throughput: message bytes → validated, masked rows → embedded ClickHouse (fresh temp dir)."""
+    from bench.sink import append, sink as run
+
+    with out.status("sinking…"):
+        md = run(messages, batch_rows)
+    out.print(md, markup=False, highlight=False)
+    if write:
+        append(out_path, md)
+        out.print(f"appended to {out_path}")
+
+
+@app.command("queries")
+def queries(
+    events: int = typer.Option(10_000_000, min=10_000, help="raw events generated inside ClickHouse"),
+    repeat: int = typer.Option(10, min=1),
+    out_path: Path = typer.Option(Path("docs/benchmarks-sink.md"), "--out"),
+    write: bool = typer.Option(True, "--write/--no-write"),
+) -> None:
+    """Cockpit query latency (median) over generated events in a fresh embedded warehouse (temp dir)."""
+    from bench.sink import append, queries as run
+
+    with out.status(f"generating {events:,} events and timing the cockpit queries…"):
+        md = run(events, repeat)
+    out.print(md, markup=False, highlight=False)
+    if write:
+        append(out_path, md)
+        out.print(f"appended to {out_path}")
+
+
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="bench")

@@ -3,6 +3,8 @@ builder the sink uses. Column names and types derive from the models (columns.py
 from __future__ import annotations
 
 import base64
+import functools
+import operator
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,27 +50,32 @@ class Table:
         return cols | self.meta
 
     def row_builder(self, pii_key: str) -> Callable[[BaseModel, str, int, int], list]:
-        """A function (value, topic, partition, offset) → row in `columns()` order."""
-        getters = []
+        """A function (value, topic, partition, offset) → row in `columns()` order. Hot path of the sink:
+        one attrgetter for all fields, then per-column fix-ups only where a column needs one."""
+        fields, fixes = [], []
         for name, typ in model_columns(self.model).items():
             if name in self.dropped:
                 continue
+            i = len(fields)
+            fields.append(name)
             if name in self.hashed:
-                getters.append(lambda v, n=name: caller_hash(getattr(v, n), pii_key))
+                fixes.append((i, functools.lru_cache(maxsize=65_536)(lambda p: caller_hash(p, pii_key))))
             elif name in self.masked:
-                getters.append(lambda v, n=name: mask_text(getattr(v, n) or ""))
+                fixes.append((i, lambda v: mask_text(v or "")))
             elif name in self.masked_b64:
-                getters.append(lambda v, n=name: _mask_b64(getattr(v, n)))
+                fixes.append((i, _mask_b64))
             elif "String" in typ and "Nullable" not in typ:
-                getters.append(lambda v, n=name: _text(getattr(v, n)))
-            else:
-                getters.append(lambda v, n=name: getattr(v, n))
+                fixes.append((i, _text))
+        get = operator.attrgetter(*fields)
         meta = list(self.meta)
 
         def build(value: BaseModel, topic: str, partition: int, offset: int) -> list:
-            row = [g(value) for g in getters]
-            for m in meta:
-                row.append(topic if m == "kafka_topic" else partition if m == "kafka_partition" else offset)
+            row = list(get(value))
+            for i, fix in fixes:
+                v = row[i]
+                if v is None or fix is not _text or v.__class__ is not str:
+                    row[i] = fix(v)
+            row += [topic if m == "kafka_topic" else partition if m == "kafka_partition" else offset for m in meta]
             return row
 
         return build

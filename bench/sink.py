@@ -1,0 +1,188 @@
+"""Sink and warehouse benchmarks (not part of the test suite).
+
+`sink`: the sink's own path — Kafka message bytes → validate (pydantic) → mask/hash → rows → insert in
+batches — into a fresh embedded warehouse with its materialized views attached.
+`queries`: the cockpit's main queries over 10 million events generated inside ClickHouse.
+"""
+from __future__ import annotations
+
+import platform
+import statistics
+import tempfile
+import threading
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+DOC_HEAD = "# Benchmarks: sink and warehouse\n\nAppended by `cityops bench sink` / `cityops bench queries`; newest last.\n\n"
+
+
+def _warehouse(path: Path):
+    from cityops.settings import Settings
+    from cityops.warehouse import connect, migrate
+
+    wh = connect(Settings(data_dir=path, clickhouse_url=f"chdb://{path / 'clickhouse'}"))
+    migrate(wh)
+    return wh
+
+
+def _machine() -> str:
+    import os
+
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def sink(messages: int = 400_000, batch_rows: int = 50_000) -> str:
+    from cityops.topics import HOTLINE_TICKETS, SENSOR_EVENTS
+    from sinks.batch import Batch
+    from sinks.decode import Decoder
+    from sinks.samples import make
+    from sinks.store import Store
+
+    # Mix as in the city: mostly sensor readings, some hotline tickets (masked and hashed on the way in).
+    now = datetime.now(timezone.utc)
+    pool = [("sensor.events", SENSOR_EVENTS.key_of(v), v.to_bytes()) for v in make("sensor.events", "bench01", 8_000, now)]
+    pool += [("hotline.tickets", HOTLINE_TICKETS.key_of(v), v.to_bytes()) for v in make("hotline.tickets", "bench01", 2_000, now)]
+    with tempfile.TemporaryDirectory(prefix="cityops-bench-") as tmp:
+        wh = _warehouse(Path(tmp))
+        store = Store(wh, threading.Event())
+        decoder = Decoder((HOTLINE_TICKETS, SENSOR_EVENTS), "bench-key")
+        decode_s = insert_s = 0.0
+        offset = 0
+        while offset < messages:
+            batch = Batch()
+            t0 = time.perf_counter()
+            for i in range(min(batch_rows, messages - offset)):
+                topic, key, value = pool[(offset + i) % len(pool)]
+                batch.add(topic, 0, offset + i, key, value, decoder.decode(topic, 0, offset + i, key, value))
+            t1 = time.perf_counter()
+            for ins in batch.inserts():
+                store.write(ins)
+            decode_s += t1 - t0
+            insert_s += time.perf_counter() - t1
+            offset += len(batch)
+        stored = wh.query("SELECT (SELECT count() FROM sensor_events) + (SELECT count() FROM raw_tickets)").result_rows[0][0]
+        wh.close()
+    total = decode_s + insert_s
+    assert stored == messages, f"stored {stored} of {messages}"
+    return (f"## sink path, {date.today()} ({_machine()})\n\n"
+            f"`cityops bench sink --messages {messages} --batch-rows {batch_rows}`: 80 % sensor events, 20 % hotline "
+            "tickets (masked + keyed hash), embedded chdb with the materialized views attached, one thread.\n\n"
+            "| stage | seconds | rows/s |\n|---|---:|---:|\n"
+            f"| decode + validate + mask → rows | {decode_s:.2f} | {messages / decode_s:,.0f} |\n"
+            f"| insert (clickhouse-connect → chdb) | {insert_s:.2f} | {messages / insert_s:,.0f} |\n"
+            f"| **whole sink path** | {total:.2f} | **{messages / total:,.0f}** |\n")
+
+
+# Cockpit queries, as the dashboards ask them (FINAL / rollups as docs/warehouse.md prescribes).
+OPEN = "('created', 'dispatched', 'accepted', 'reopened')"
+QUERIES = {
+    "events per minute by source (last hour)":
+        "SELECT minute, source, sum(events) FROM events_per_minute WHERE minute >= now() - INTERVAL 1 HOUR "
+        "GROUP BY minute, source ORDER BY minute",
+    "today's received / dispatched / resolved":
+        "SELECT sumIf(updates, opened = 1) AS received, sumIf(updates, status = 'dispatched') AS dispatched, "
+        "sumIf(updates, status = 'resolved') AS resolved FROM case_daily WHERE day = today()",
+    "overdue open cases now":
+        f"SELECT count() FROM case_current FINAL WHERE overdue AND status IN {OPEN}",
+    "district ranking (30 days)":
+        "SELECT district_code, sum(updates) AS cases FROM case_daily WHERE opened = 1 AND day >= today() - 30 "
+        "GROUP BY district_code ORDER BY cases DESC",
+    "top labels (30 days)":
+        "SELECT label, sum(updates) AS cases FROM case_daily WHERE opened = 1 AND day >= today() - 30 "
+        "GROUP BY label ORDER BY cases DESC LIMIT 10",
+    "721 ratio by district (this month)":
+        "SELECT district_code, resolution_mode, sum(updates) AS n, round(n / sum(n) OVER (PARTITION BY district_code), 3) "
+        "FROM case_daily WHERE status = 'resolved' AND day >= toStartOfMonth(today()) "
+        "GROUP BY district_code, resolution_mode ORDER BY district_code, resolution_mode",
+    "open cases per department and tier":
+        f"SELECT department, tier, count() FROM case_current FINAL WHERE status IN {OPEN} "
+        "GROUP BY department, tier ORDER BY department, tier",
+    "recurring hot spots (30 days)":
+        "SELECT grid_code, label, sum(cases) AS n, uniqExact(day) AS days FROM hotspot_daily "
+        "WHERE day >= today() - 30 GROUP BY grid_code, label HAVING days >= 3 ORDER BY n DESC LIMIT 20",
+}
+
+LABELS = "['油烟污染','占道经营','非法小广告','暴露垃圾','井盖缺损','噪声扰民','露天烧烤','道路积水','物业服务','其他']"
+DEPTS = "['生态环境','城管执法','城管执法','环卫','市政','生态环境','城管执法','水务','物业','12345 triage desk']"
+DISTRICTS = "['370302','370303','370304','370305','370306','370321','370322','370323']"
+
+
+def _generate(wh, events: int) -> dict[str, int]:
+    """`events` raw events (40 % tickets, 40 % sensor readings, 20 % app reports) over 60 days, and the case
+    history they imply (three versions per ticket/report: created, dispatched, resolved) — all inside ClickHouse."""
+    tickets, sensors = events * 2 // 5, events * 2 // 5
+    reports = events - tickets - sensors
+    # One event per ~0.5 s of the last 60 days, newest now.
+    when = "now64(3) - toIntervalMillisecond(intHash32(number) % 5184000000)"
+    geo = (f"{DISTRICTS}[number % 8 + 1] AS district_code, concat(district_code, leftPad(toString(number % 9 + 1), 3, '0'),"
+           " leftPad(toString(intHash32(number) % 12 + 1), 3, '0'), leftPad(toString(number % 17 + 1), 3, '0')) AS grid_code")
+    wh.command(f"""INSERT INTO raw_tickets (event_id, source, schema_version, occurred_at, received_at, grid_code,
+        district_code, ticket_id, status, caller_hash, text, channel, kafka_partition, kafka_offset)
+        SELECT toString(number), 'hotline', 1, {when} AS t, t, {geo}, concat('T', toString(number)), 'created',
+        hex(intHash64(number % 500000)), '楼下烧烤油烟很大', 'phone', number % 4, number FROM numbers({tickets})""",
+               settings={"max_insert_threads": 2})
+    wh.command(f"""INSERT INTO sensor_events (event_id, source, schema_version, occurred_at, received_at, grid_code,
+        district_code, device_id, kind, event, value, lat, lon, kafka_partition, kafka_offset)
+        SELECT toString(number), 'sensor', 1, {when} AS t, t, {geo}, concat('D', toString(number % 3000)),
+        ['cooking_fume','noise','water_depth','manhole','bin_fill','street_light'][number % 6 + 1], 'reading',
+        (intHash32(number) % 1000) / 100, 36.8, 118.05, number % 4, number FROM numbers({sensors})""",
+               settings={"max_insert_threads": 2})
+    wh.command(f"""INSERT INTO raw_app_reports (event_id, source, schema_version, occurred_at, received_at, grid_code,
+        district_code, report_id, text, lat, lon, reporter_role, kafka_partition, kafka_offset)
+        SELECT toString(number), 'app', 1, {when} AS t, t, {geo}, concat('R', toString(number)), '路边有人占道经营',
+        36.8, 118.0, 'resident', number % 4, number FROM numbers({reports})""", settings={"max_insert_threads": 2})
+    cases = tickets + reports
+    # Versions 1..3 of each case; a third of the cases stop before being resolved, some overdue.
+    wh.command(f"""INSERT INTO case_history (case_id, version, event_id, source, status, occurred_at, received_at,
+        processed_at, text, placed, grid_code, district_code, street_code, label, code, department, tier,
+        time_limit_minutes, confidence, overdue, reporter_count, resolution_mode, satisfaction,
+        kafka_partition, kafka_offset)
+        SELECT concat('C', toString(c)) AS case_id, v AS version, toString(number), if(c % 5 = 0, 'app', 'hotline'),
+        ['created','dispatched','resolved'][v] AS status,
+        now64(3) - toIntervalMillisecond(intHash32(c) % 5184000000) + toIntervalMinute(v * 40) AS t, t, t,
+        '楼下烧烤油烟很大', true, {geo.replace('number', 'c')}, substring(grid_code, 1, 9),
+        {LABELS}[c % 10 + 1], '0105', {DEPTS}[c % 10 + 1], ['grid','community','street'][c % 3 + 1], 120, 0.9,
+        (v < 3 AND c % 7 = 0), 1, if(v = 3, ['服务','服务','服务','服务','服务','服务','服务','管理','管理','执法'][c % 10 + 1], ''),
+        '', c % 4, number
+        FROM (SELECT number, intDiv(number, 3) AS c, number % 3 + 1 AS v FROM numbers({cases * 3}))
+        WHERE NOT (c % 3 = 0 AND v = 3)""", settings={"max_insert_threads": 2})
+    # case_current is what the sink writes beside the history: every version; FINAL keeps the newest.
+    wh.command("INSERT INTO case_current SELECT * FROM case_history", settings={"max_insert_threads": 2})
+    wh.command("OPTIMIZE TABLE case_current FINAL")
+    return {t: wh.query(f"SELECT count() FROM {t}").result_rows[0][0]
+            for t in ("raw_tickets", "sensor_events", "raw_app_reports", "case_history", "case_current")}
+
+
+def queries(events: int = 10_000_000, repeat: int = 10, path: Path | None = None) -> str:
+    with tempfile.TemporaryDirectory(prefix="cityops-bench-") as tmp:
+        wh = _warehouse(path or Path(tmp))
+        if not wh.query("SELECT count() FROM raw_tickets").result_rows[0][0]:
+            t0 = time.perf_counter()
+            counts = _generate(wh, events)
+            gen_s = time.perf_counter() - t0
+        else:
+            counts, gen_s = {}, 0.0
+        rows = []
+        for name, sql in QUERIES.items():
+            wh.query(sql)   # warm-up: the first run reads from disk
+            times = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                wh.query(sql)
+                times.append((time.perf_counter() - t0) * 1000)
+            rows.append((name, statistics.median(times), max(times)))
+        wh.close()
+    table = "\n".join(f"| {n} | {med:.1f} | {mx:.1f} | {'✓' if med < 100 else '✗'} |" for n, med, mx in rows)
+    sizes = ", ".join(f"{t} {n:,}" for t, n in counts.items())
+    return (f"## cockpit queries, {date.today()} ({_machine()})\n\n"
+            f"`cityops bench queries --events {events}`: {events:,} raw events over 60 days generated inside ClickHouse "
+            f"(`INSERT … SELECT … FROM numbers()`, {gen_s:.0f} s; {sizes}); median of {repeat} runs after a warm-up, "
+            "embedded chdb through clickhouse-connect.\n\n"
+            "| query | median ms | max ms | < 100 ms |\n|---|---:|---:|:-:|\n" + table + "\n")
+
+
+def append(path: Path, section: str) -> None:
+    text = path.read_text(encoding="utf-8") if path.exists() else DOC_HEAD
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.rstrip("\n") + "\n\n" + section, encoding="utf-8")
