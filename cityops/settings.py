@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     pii_key: str = Field("cityops-dev-only-key", description="HMAC key for caller hashes; set in production")
     registry: Path | None = Field(None, description="directory with grids.geojson + addresses.csv; "
                                   "unset: the generated Zibo city")
+    intake_api_keys: str = Field("", description="comma-separated Open311 API keys; unset: a dev key "
+                                 "generated into the data dir")
     classify_rules: Path | None = Field(None, description="complaint classification rules YAML (default: streams/classify/rules.yaml)")
 
     @field_validator("data_dir", "cache_dir")

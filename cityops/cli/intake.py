@@ -1,0 +1,41 @@
+"""`cityops intake serve`: the Open311 GeoReport v2 endpoint for citizen reports (随手拍)."""
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from cityops.cli.errors import UserError
+from cityops.settings import get_settings
+
+out = Console()
+
+
+def register(root: typer.Typer) -> None:
+    app = typer.Typer(help="Open311 GeoReport v2 intake: requests become app.reports events.", no_args_is_help=True)
+
+    @app.command()
+    def serve(port: int = typer.Option(8311, help="HTTP port"),
+              host: str = typer.Option("127.0.0.1", help="interface to listen on")) -> None:
+        """Serve /open311/v2/ (services, requests); POST needs an api_key."""
+        import uvicorn
+        from kafka.errors import KafkaError
+
+        from producers.intake.app import PREFIX, create_app
+        from producers.intake.keys import api_keys
+        from producers.sink import KafkaSink
+
+        s = get_settings()
+        try:
+            sink = KafkaSink(client_id="cityops-intake", linger_ms=2)
+        except KafkaError as e:
+            raise UserError(f"cannot reach Kafka ({e}): run `cityops stack up` or set CITYOPS_BOOTSTRAP_SERVERS") from None
+        if not s.intake_api_keys:
+            out.print(f"dev api_key in {s.data_dir / 'intake' / 'dev-api-key'} (set CITYOPS_INTAKE_API_KEYS in production)")
+            api_keys(s)
+        out.print(f"Open311 GeoReport v2 on http://{host}:{port}{PREFIX}/services.json")
+        try:
+            uvicorn.run(create_app(s, sink), host=host, port=port, log_level="warning")
+        finally:
+            sink.close()
+
+    root.add_typer(app, name="intake")

@@ -1,0 +1,224 @@
+"""The Open311 GeoReport v2 endpoints under /open311/v2/ (JSON format).
+
+A request is acknowledged only after Kafka acknowledged its AppReport (acks=all). Repeats of the same
+request (same Idempotency-Key header, or the same content on the same day) get the first answer and
+are not sent again, so every accepted request is on the topic once.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qsl, urlparse
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from cityops.models import AppReport, ReporterRole
+from cityops.registry import CityRegistry
+from cityops.settings import Settings
+from cityops.taxonomy import load_taxonomy
+from cityops.topics import APP_REPORTS
+from producers.errors import InvalidEvent, SendFailed
+from producers.intake.keys import allowed, api_keys
+from producers.intake.store import RequestStore
+from producers.serde import validate
+
+PREFIX = "/open311/v2"
+MAX_BODY = 32 * 1024
+MAX_DESCRIPTION = 4000
+MAX_ADDRESS = 200
+TZ = timezone(timedelta(hours=8))
+
+
+class Open311Error(Exception):
+    def __init__(self, code: int, description: str):
+        self.code, self.description = code, description
+
+
+def _error(code: int, description: str) -> JSONResponse:
+    return JSONResponse([{"code": code, "description": description}], status_code=code)
+
+
+def services() -> list[dict]:
+    return [{"service_code": c.code, "service_name": c.label, "description": f"{c.major} · {c.label}（{c.department}）",
+             "metadata": False, "type": "realtime", "keywords": c.major, "group": c.major}
+            for c in load_taxonomy().categories]
+
+
+def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -> FastAPI:
+    app = FastAPI(title="cityops Open311 GeoReport v2", docs_url=None, redoc_url=None)
+    store = RequestStore(settings.data_dir / "intake" / "requests.sqlite")
+    keys = api_keys(settings)
+    city = registry or CityRegistry.default()
+    codes = {s["service_code"]: s for s in services()}
+
+    @app.exception_handler(Open311Error)
+    async def _open311(_req, e: Open311Error):
+        return _error(e.code, e.description)
+
+    @app.exception_handler(HTTPException)
+    async def _http(_req, e: HTTPException):
+        return _error(e.status_code if e.status_code in (400, 403, 404) else e.status_code, str(e.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_req, e: RequestValidationError):
+        first = e.errors()[0]
+        return _error(400, f"{'.'.join(str(p) for p in first['loc'][1:])}: {first['msg']}")
+
+    @app.get(PREFIX + "/services.json")
+    def list_services():
+        return list(codes.values())
+
+    @app.get(PREFIX + "/services/{code}.json")
+    def service_definition(code: str):
+        if code not in codes:
+            raise Open311Error(404, f"service_code {code} not found")
+        return {"service_code": code, "attributes": []}
+
+    @app.post(PREFIX + "/requests.json", status_code=201)
+    async def post_request(request: Request):
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_BODY:
+            raise Open311Error(400, f"request body is larger than {MAX_BODY} bytes")
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            raise Open311Error(400, f"request body is larger than {MAX_BODY} bytes")
+        form = _parse(body, request.headers.get("content-type", ""))
+        if not allowed(form.get("api_key"), keys):
+            raise Open311Error(403, "api_key is missing or not valid")
+        event, fields = _report(form, codes, city)
+        header = request.headers.get("idempotency-key")
+        key = hashlib.sha256(f"h:{header}".encode()).hexdigest() if header else _fingerprint(form)
+        return await anyio.to_thread.run_sync(_accept, key, event, fields)
+
+    def _accept(key: str, event: AppReport, fields: dict):
+        # One request at a time: the repeat check, the send and the store must not interleave.
+        with store.lock:
+            row = store.by_key(key)
+            if row is not None and row["sent"]:
+                return JSONResponse([_receipt(row["service_request_id"])], status_code=200)
+            if row is not None:   # sent before a crash, not confirmed: resend the same event
+                event = AppReport.model_validate_json(row["event"])
+            else:
+                rid = f"SR{datetime.now(TZ):%Y%m%d}-{key[:12]}"
+                event = event.model_copy(update={"report_id": rid, "event_id": hashlib.sha256(rid.encode()).hexdigest()[:32]})
+                event = validate(APP_REPORTS, json.loads(event.model_dump_json(exclude_none=True)))
+                store.add_pending({**fields, "service_request_id": rid, "idempotency_key": key,
+                                   "requested_at": event.occurred_at.isoformat(),
+                                   "event": event.model_dump_json(exclude_none=True)})
+            try:
+                sink.send_acked(APP_REPORTS, event)
+            except SendFailed as e:
+                return _error(503, f"could not store the request, try again: {e}")
+            store.mark_sent(event.report_id)
+            return JSONResponse([_receipt(event.report_id)], status_code=201)
+
+    @app.get(PREFIX + "/requests.json")
+    def get_requests(service_request_id: str | None = None, service_code: str | None = None,
+                     start_date: str | None = None, end_date: str | None = None, status: str | None = None):
+        ids = [x for x in (service_request_id or "").split(",") if x]
+        codes_q = [x for x in (service_code or "").split(",") if x]
+        start, end = _w3c(start_date, "start_date"), _w3c(end_date, "end_date")
+        if not ids and start is None:   # the spec's default window: the last 90 days
+            start = (datetime.now(TZ) - timedelta(days=90)).isoformat()
+        if status and "open" not in status.split(","):
+            return []
+        return [_as_open311(r, codes) for r in store.query(ids, codes_q, start, end)]
+
+    @app.get(PREFIX + "/requests/{request_id}.json")
+    def get_request(request_id: str):
+        rows = store.query([request_id])
+        if not rows:
+            raise Open311Error(404, f"service_request_id {request_id} not found")
+        return [_as_open311(rows[0], codes)]
+
+    return app
+
+
+def _parse(body: bytes, content_type: str) -> dict[str, str]:
+    try:
+        if "json" in content_type:
+            doc = json.loads(body or b"{}")
+            if not isinstance(doc, dict):
+                raise ValueError("expected a JSON object")
+            return {k: str(v) for k, v in doc.items() if v is not None}
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=False))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise Open311Error(400, f"request body cannot be read: {e}") from None
+
+
+def _fingerprint(form: dict[str, str]) -> str:
+    canon = json.dumps(sorted(form.items()), ensure_ascii=False) + datetime.now(TZ).strftime("%Y%m%d")
+    return hashlib.sha256(canon.encode()).hexdigest()
+
+
+def _report(form: dict[str, str], codes: dict, city: CityRegistry) -> tuple[AppReport, dict]:
+    code = form.get("service_code", "").strip()
+    if not code:
+        raise Open311Error(400, "service_code is required")
+    if code not in codes:
+        raise Open311Error(400, f"service_code {code} not found: see services.json")
+    description = form.get("description", "").strip()
+    if not description:
+        raise Open311Error(400, "description is required")
+    if len(description) > MAX_DESCRIPTION:
+        raise Open311Error(400, f"description is longer than {MAX_DESCRIPTION} characters")
+    address = form.get("address_string", "").strip() or None
+    if address and len(address) > MAX_ADDRESS:
+        raise Open311Error(400, f"address_string is longer than {MAX_ADDRESS} characters")
+    lat = lon = None
+    if form.get("lat") or form.get("long"):
+        try:
+            lat, lon = float(form["lat"]), float(form["long"])
+        except (KeyError, ValueError):
+            raise Open311Error(400, "lat and long must both be given as numbers") from None
+        if not city.in_city(lat, lon):
+            raise Open311Error(400, f"lat/long {lat}, {lon} is outside {city.name}")
+    if lat is None and not address:
+        raise Open311Error(400, "a location is required: lat and long, or address_string")
+    media = form.get("media_url") or None
+    if media and urlparse(media).scheme not in ("http", "https"):
+        raise Open311Error(400, "media_url must be an http(s) URL")
+    role = form.get("attribute[reporter_role]", ReporterRole.resident)
+    if role not in ReporterRole.__members__.values():
+        raise Open311Error(400, f"attribute[reporter_role] must be one of {', '.join(ReporterRole)}")
+    grid, _ = city.place(lat, lon, address)
+    now = datetime.now(TZ)
+    raw = {"report_id": "SR-pending", "text": description, "photo_url": media, "lat": lat, "lon": lon,
+           "address": address, "reporter_role": role, "reporter_phone": form.get("phone") or None,
+           "service_code": code, "occurred_at": now, "received_at": now,
+           "grid_code": grid.code if grid else None, "district_code": grid.district_code if grid else None}
+    try:
+        event = AppReport.model_validate({k: v for k, v in raw.items() if v is not None})
+    except Exception as e:  # noqa: BLE001 — pydantic's error, one line for the client
+        inv = InvalidEvent.of(e) if hasattr(e, "errors") else InvalidEvent("(request)", str(e))
+        raise Open311Error(400, str(inv)) from None
+    fields = {"service_code": code, "description": description, "lat": lat, "lon": lon, "address": address,
+              "media_url": media}
+    return event, fields
+
+
+def _w3c(value: str | None, name: str) -> str | None:
+    if not value:
+        return None
+    try:
+        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Open311Error(400, f"{name} must be a W3C datetime, e.g. 2026-01-01T00:00:00Z") from None
+    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).astimezone(TZ).isoformat()
+
+
+def _receipt(request_id: str) -> dict:
+    return {"service_request_id": request_id, "service_notice": "已受理，将由所在网格处置", "account_id": None}
+
+
+def _as_open311(row, codes: dict) -> dict:
+    return {"service_request_id": row["service_request_id"], "status": "open",
+            "service_name": codes.get(row["service_code"], {}).get("service_name", ""),
+            "service_code": row["service_code"], "description": row["description"],
+            "requested_datetime": row["requested_at"], "updated_datetime": row["requested_at"],
+            "address": row["address"] or "", "lat": row["lat"], "long": row["lon"], "media_url": row["media_url"] or ""}

@@ -1,0 +1,25 @@
+"""API keys for POST: from CITYOPS_INTAKE_API_KEYS, else one dev key generated into the data dir."""
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+
+from cityops.settings import Settings
+
+
+def api_keys(settings: Settings) -> list[str]:
+    configured = [k.strip() for k in settings.intake_api_keys.split(",") if k.strip()]
+    if configured:
+        return configured
+    path = settings.data_dir / "intake" / "dev-api-key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(24))
+    return [path.read_text().strip()]
+
+
+def allowed(key: str | None, keys: list[str]) -> bool:
+    return bool(key) and any(hmac.compare_digest(key.encode(), k.encode()) for k in keys)
