@@ -80,7 +80,7 @@ SELECT now() AS time, dead / greatest(dead + accepted, 1) AS value""", above=0.0
 
 
 def rule_sql(rule: AlertDef) -> str:
-    return rule.sql.replace("{emergency}", _emergency_labels())
+    return rule.sql.strip().replace("{emergency}", _emergency_labels())
 
 
 def _rule(rule: AlertDef) -> dict:
@@ -113,17 +113,19 @@ def departments() -> list[str]:
 
 
 def _receivers(department: str, env: dict[str, str]) -> list[dict]:
-    """A webhook to the pager for every department; WeCom / DingTalk robots too where their URL env var is set.
+    """A webhook to the pager for every department; WeCom / DingTalk robots too where a URL is configured
+    (CITYOPS_WECOM_<SLUG>_URL for the department's own robot, else WECOM_WEBHOOK_URL; same for DingTalk).
     Files hold `${VAR}` references, never the URLs themselves."""
     s = slug(department)
     out = [{"uid": f"cityops-{s}-webhook", "type": "webhook", "disableResolveMessage": False,
             "settings": {"url": f"${{{WEBHOOK_BASE_ENV}}}/departments/{s}", "httpMethod": "POST"}}]
-    if f"CITYOPS_WECOM_{s.upper()}_URL" in env:
-        out.append({"uid": f"cityops-{s}-wecom", "type": "wecom",
-                    "settings": {"url": f"${{CITYOPS_WECOM_{s.upper()}_URL}}", "msgtype": "markdown"}})
-    if f"CITYOPS_DINGTALK_{s.upper()}_URL" in env:
-        out.append({"uid": f"cityops-{s}-dingtalk", "type": "dingding",
-                    "settings": {"url": f"${{CITYOPS_DINGTALK_{s.upper()}_URL}}", "msgType": "markdown"}})
+    for kind, grafana_type, key, shared in (("wecom", "wecom", "msgtype", "WECOM_WEBHOOK_URL"),
+                                            ("dingtalk", "dingding", "msgType", "DINGTALK_WEBHOOK_URL")):
+        own = f"CITYOPS_{kind.upper()}_{s.upper()}_URL"     # the department's own robot, else the shared one
+        var = own if env.get(own) else shared if env.get(shared) else None
+        if var:
+            out.append({"uid": f"cityops-{s}-{kind}", "type": grafana_type,
+                        "settings": {"url": f"${{{var}}}", key: "markdown"}})
     return out
 
 

@@ -14,7 +14,7 @@ from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models import dashboard
 
 PLUGIN_ID = "grafana-clickhouse-datasource"
-PLUGIN_VERSION = "4.3.2"
+PLUGIN_VERSION = "4.20.0"   # the version docker-compose installs
 DATASOURCE_UID = "cityops-clickhouse"
 DATASOURCE = dashboard.DataSourceRef(type_val=PLUGIN_ID, uid=DATASOURCE_UID)
 

@@ -127,6 +127,6 @@ def _backend(sql: str, ctx: QueryContext) -> str:
         raise MacroError(f"unknown macro $__{name}")
 
     out = re.sub(r"\$__(\w+?)(?:\(([^)]*)\))?(?!\w)", sub, sql)
-    if "$" in re.sub(r"'[^']*'", "", out):
+    if re.search(r"\$\{?\w", out):
         raise MacroError(f"unexpanded variable or macro left in: {out[:200]}")
     return out

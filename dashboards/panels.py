@@ -48,7 +48,7 @@ class PanelDef:
     def render(self, units: Units) -> str:
         """The SQL with the registry's names filled in: what Grafana runs (after its own macro expansion)."""
         names = {"district_name": units.districts, "street_name": units.streets}
-        return re.sub(r"\{\{(\w+)\((\w+)\)\}\}", lambda m: transform(m.group(2), names[m.group(1)]), self.sql)
+        return re.sub(r"\{\{(\w+)\((\w+)\)\}\}", lambda m: transform(m.group(2), names[m.group(1)]), self.sql.strip())
 
     @property
     def format(self) -> int:

@@ -11,6 +11,16 @@ from datetime import datetime, timezone
 
 from cityops.taxonomy import load_taxonomy
 
+COLUMNS = {
+    "raw_tickets": "event_id, source, schema_version, occurred_at, received_at, grid_code, district_code, ticket_id, status, caller_hash, text, address, lat, lon, channel, department, tier, resolution_mode, satisfaction, note, kafka_partition, kafka_offset",
+    "case_history": "case_id, version, event_id, source, status, occurred_at, received_at, processed_at, text, address, lat, lon, placed, grid_code, district_code, street_code, label, code, department, tier, time_limit_minutes, confidence, due_at, overdue, reporter_count, reopen_count, resolution_mode, satisfaction, caller_hash, kafka_partition, kafka_offset",
+    "sensor_events": "event_id, source, schema_version, occurred_at, received_at, grid_code, district_code, device_id, kind, event, value, alert_code, lat, lon, kafka_partition, kafka_offset",
+    "raw_app_reports": "event_id, source, schema_version, occurred_at, received_at, grid_code, district_code, report_id, text, photo_url, lat, lon, address, reporter_role, reporter_hash, service_code, kafka_partition, kafka_offset",
+    "incidents": "incident_id, version, device_id, kind, state, opened_at, closed_at, peak_value, `limit`, unit, lat, lon, grid_code, district_code, street_code, label, department, updated_at, kafka_partition, kafka_offset",
+    "alerts": "alert_id, rule, severity, department, dedup_key, title, detail, district_code, grid_code, subject_id, occurred_at, raised_at, kafka_partition, kafka_offset",
+    "dead_letters": "topic, `partition`, `offset`, reason, detail, payload_b64, key_b64, failed_at, kafka_topic, kafka_partition, kafka_offset",
+}
+# Named columns: columns added later by migrations take their defaults.
 STATUSES = ("created", "dispatched", "accepted", "resolved", "return_visit")
 STEP_MIN = 25          # minutes between a ticket's status changes
 # Common complaints from the seeds come up more often: label → weight.
@@ -67,7 +77,7 @@ def fill(client, mix: Mix, grids: list[tuple[str, float, float]], now: datetime 
     statuses = _arr(STATUSES)
 
     client.command(f"""
-INSERT INTO raw_tickets
+INSERT INTO raw_tickets ({COLUMNS['raw_tickets']})
 SELECT concat('sim', toString(number)), 'hotline', 1, ts, ts, grid, substring(grid, 1, 6),
        concat('T', toString(t)), {statuses}[k + 1], hex(cityHash64(t, 9)), if(k = 0, '市民反映' || lab, ''), '',
        glat, glon, 'phone', if(k >= 1, dep, ''), if(k >= 1, tie, ''),
@@ -90,13 +100,13 @@ FROM (SELECT number, intDiv(number, {len(STATUSES)}) AS t, number % {len(STATUSE
              toDateTime64(t0 + k * {STEP_MIN * 60}, 3, 'Asia/Shanghai') AS ts
       FROM numbers({mix.tickets * len(STATUSES) // 3}))
 WHERE k < n_status"""
-    client.command(f"INSERT INTO case_history {case_select}")
-    client.command(f"INSERT INTO case_current {case_select}")
+    client.command(f"INSERT INTO case_history ({COLUMNS['case_history']}) {case_select}")
+    client.command(f"INSERT INTO case_current ({COLUMNS['case_history']}) {case_select}")
 
     kinds = _arr(KINDS)
     devices = max(50, mix.sensors // 3000)
     client.command(f"""
-INSERT INTO sensor_events
+INSERT INTO sensor_events ({COLUMNS['sensor_events']})
 SELECT concat('s', toString(number)), 'sensor', 1, ts, ts, grid, substring(grid, 1, 6), concat('dev-', toString(d)),
        kind, if(v > lim_v, 'alert', 'reading'), v, '', glat, glon, 0, number
 FROM (SELECT number, number % {devices} AS d, {kinds}[1 + cityHash64(d, 11) % {len(KINDS)}] AS kind,
@@ -113,7 +123,7 @@ FROM (SELECT number, number % {devices} AS d, {kinds}[1 + cityHash64(d, 11) % {l
       FROM numbers({mix.sensors}))""")
 
     client.command(f"""
-INSERT INTO raw_app_reports
+INSERT INTO raw_app_reports ({COLUMNS['raw_app_reports']})
 SELECT concat('a', toString(number)), 'app', 1, ts, ts, grid, substring(grid, 1, 6), concat('R', toString(number)),
        '随手拍：' || lab, '', glat, glon, '', ['resident', 'grid_worker', 'merchant_group', 'three_heads'][1 + number % 4],
        hex(cityHash64(number, 16)), cod, 0, number
@@ -123,7 +133,7 @@ FROM (SELECT number, number AS t, {ticket_cols},
 
     n_inc = max(20, mix.sensors // 2000)
     client.command(f"""
-INSERT INTO incidents
+INSERT INTO incidents ({COLUMNS['incidents']})
 SELECT concat('inc-', toString(i)), toInt64(v), concat('dev-', toString(i % 97)), kind,
        if(v = 2, 'closed', 'open'), opened, if(v = 2, opened + INTERVAL 40 MINUTE, NULL), 3.1, 2.0, 'mg/m³',
        {g_lat}[gi], {g_lon}[gi], {g_code}[gi], substring({g_code}[gi], 1, 6), substring({g_code}[gi], 1, 9),
@@ -139,7 +149,7 @@ WHERE v = 1 OR {_u(21, 'i')} > 0.02""")
 
     n_alerts = max(30, mix.tickets // 200)
     client.command(f"""
-INSERT INTO alerts
+INSERT INTO alerts ({COLUMNS['alerts']})
 SELECT concat('al-', toString(number)), ['overdue_case', 'incident_opened', 'emergency_case'][1 + number % 3],
        ['warning', 'critical', 'critical'][1 + number % 3], dep, concat('k', toString(number)),
        concat(dep, '：', lab, if(number % 3 = 0, '超期未办结', '需立即处置')), '', substring(grid, 1, 6), grid, '',
@@ -150,7 +160,7 @@ FROM (SELECT number, number AS t, {ticket_cols},
 
     total = mix.tickets + mix.sensors + mix.reports
     client.command(f"""
-INSERT INTO dead_letters
+INSERT INTO dead_letters ({COLUMNS['dead_letters']})
 SELECT ['hotline.tickets', 'sensor.events', 'app.reports'][1 + number % 3], 0, number,
        ['invalid_json', 'schema', 'encoding'][1 + number % 3], '字段缺失', '', '',
        toDateTime64({t_now} - {_u(23)} * {span}, 3, 'Asia/Shanghai'), 'deadletters', 0, number

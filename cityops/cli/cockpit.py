@@ -1,0 +1,42 @@
+"""`cityops cockpit`: the key cockpit panels live in the terminal, for a machine without Grafana."""
+from __future__ import annotations
+
+import threading
+
+import typer
+
+from cityops.settings import get_settings
+
+
+def register(root: typer.Typer) -> None:
+    @root.command()
+    def cockpit(refresh: float = typer.Option(5.0, min=0.5, help="seconds between redraws"),
+                district: str = typer.Option("", help="a district code (e.g. 370303) to show only that district"),
+                street: str = typer.Option("", help="a 9-digit street code"),
+                once: bool = typer.Option(False, help="draw one frame and exit")) -> None:
+        """智慧驾驶舱 in the terminal: today's figures, rankings, open cases, alerts, hot spots (Ctrl-C quits)."""
+        from rich.console import Console
+
+        from cityops.cli.errors import UserError
+        from cityops.warehouse import connect, migrate
+        from dashboards import cockpit as view
+        from dashboards.macros import ALL, QueryContext
+
+        settings = get_settings()
+        if district and district not in view._units().districts:
+            raise UserError(f"unknown district code {district!r}; known: {', '.join(view._units().districts)}")
+        wh = connect(settings)
+        if wh.embedded:
+            migrate(wh)   # a fresh data directory shows an empty cockpit rather than an error per panel
+
+        def ctx() -> QueryContext:
+            return QueryContext.last(view.SPAN, district=district or ALL, street=street or ALL)
+
+        if once:
+            Console().print(view.render(wh, ctx()))
+            return
+        stop = threading.Event()
+        try:
+            view.run(wh, stop, refresh, ctx_factory=ctx)
+        except KeyboardInterrupt:
+            stop.set()

@@ -1,0 +1,149 @@
+"""Every panel and alert-rule query, expanded as Grafana and the ClickHouse plugin expand it, runs against the
+migrated warehouse (chdb) on simulated data and returns the columns its panel type needs."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import clickhouse_connect
+import pytest
+
+from cityops.settings import Settings
+from cityops.warehouse.migrate import migrate
+from dashboards import alerting, simdata
+from dashboards.macros import ALL, MacroError, QueryContext, expand
+from dashboards.panels import PANELS, Kind
+from dashboards.units import Units
+
+NOW = datetime(2026, 3, 14, 10, 30, tzinfo=timezone.utc)
+T0 = int((NOW - timedelta(hours=6)).timestamp())
+T1 = int(NOW.timestamp())
+
+
+# -- macro expansion, as the plugin documents and implements it --------------------------------------------
+@pytest.fixture
+def ctx() -> QueryContext:
+    return QueryContext(NOW - timedelta(hours=6), NOW, 30, {"district": "370303", "street": ALL, "many": ["a", "b"]})
+
+
+@pytest.mark.parametrize("sql, expected", [
+    ("$__timeFilter(minute)", f"minute >= toDateTime({T0}) AND minute <= toDateTime({T1})"),
+    ("$__timeFilter_ms(t)", f"t >= fromUnixTimestamp64Milli({T0}000) AND t <= fromUnixTimestamp64Milli({T1}000)"),
+    ("$__dateFilter(day)", "day >= toDate('2026-03-14') AND day <= toDate('2026-03-14')"),
+    ("$__fromTime / $__toTime", f"toDateTime({T0}) / toDateTime({T1})"),
+    ("$__fromTime_ms", f"fromUnixTimestamp64Milli({T0}000)"),
+    ("$__timeInterval(minute)", "toStartOfInterval(toDateTime(minute), INTERVAL 30 second)"),
+    ("$__interval_s", "30"),
+    ("$__conditionalAll(d = '${district}', $district)", "d = '370303'"),
+    ("$__conditionalAll(s = '${street}', $street)", "1=1"),
+    ("$__conditionalAll(s IN (${many}), ${many})", "s IN ('a','b')"),
+    ("$__conditionalAll(f(x, g(y)) = 1, $district)", "f(x, g(y)) = 1"),
+])
+def test_macros_expand_like_the_plugin(ctx, sql, expected):
+    assert expand(sql, ctx) == expected
+
+
+def test_empty_variable_counts_as_all(ctx):
+    assert expand("$__conditionalAll(x = '${v}', $v)", QueryContext(ctx.start, ctx.end, 60, {"v": ""})) == "1=1"
+
+
+@pytest.mark.parametrize("sql", ["$__timeFilter(toDateTime(x))", "$__timeFilter()", "$__nosuch(x)",
+                                 "x = '${unknown}'", "$__conditionalAll(a, b, $v)"])
+def test_bad_macros_are_refused(ctx, sql):
+    with pytest.raises(MacroError):
+        expand(sql, ctx)
+
+
+def test_interval_is_at_least_one_second():
+    assert expand("$__interval_s", QueryContext(NOW, NOW, 0)) == "1"
+
+
+# -- the queries against the real engine ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory):
+    client = clickhouse_connect.get_client(dsn=f"chdb://{tmp_path_factory.mktemp('dash-wh')}")
+    migrate(client)
+    counts = simdata.fill(client, simdata.Mix.of(60_000, days=30), simdata.registry_grids(Settings()))
+    assert all(counts.values()), counts
+    return client
+
+
+VARIABLES = [{"district": ALL, "street": ALL}, {"district": "370303", "street": ALL},
+             {"district": "370303", "street": "370303001"}]
+NUMERIC = ("Int", "UInt", "Float", "Decimal")
+
+
+def run(client, sql: str) -> tuple[list[str], list[str], list[tuple]]:
+    """Column names and types (from DESCRIBE, so an empty result still has them) and the rows."""
+    described = client.query(f"DESCRIBE ({sql})").result_rows
+    return [d[0] for d in described], [d[1] for d in described], client.query(sql).result_rows
+
+
+def _numeric(t: str) -> bool:
+    return any(n in t for n in NUMERIC)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("variables", VARIABLES, ids=["all", "district", "street"])
+@pytest.mark.parametrize("panel", PANELS, ids=[p.key for p in PANELS])
+def test_panel_query_runs_and_has_its_columns(warehouse, panel, variables):
+    ctx = QueryContext.last(timedelta(hours=6), interval_s=20, **variables)
+    names, types, rows = run(warehouse, expand(panel.render(Units.of(Settings())), ctx))
+    match panel.kind:
+        case Kind.stat:
+            assert len(names) == 1 and _numeric(types[0]) and len(rows) == 1, (names, types, rows)
+        case Kind.timeseries:
+            assert names[0] == "time" and "DateTime" in types[0] and _numeric(types[-1]), (names, types)
+            if variables["district"] == ALL:
+                assert rows, "no events in the last 6 h of simulated data"
+                assert rows == sorted(rows, key=lambda r: r[0])
+        case Kind.geomap:
+            assert {"latitude", "longitude"} <= set(names)
+            lat = names.index("latitude")
+            assert all(36 < r[lat] < 38 for r in rows)
+        case Kind.piechart | Kind.bargauge:
+            assert len(names) == 2 and "String" in types[0] and _numeric(types[1]), (names, types)
+        case Kind.table:
+            assert len(names) >= 3 and len(set(names)) == len(names)
+    if variables["district"] == ALL and panel.kind is not Kind.timeseries and panel.key != "incidents_open":
+        assert rows and rows[0][0] is not None, f"{panel.key} found nothing in the simulated city"
+
+
+@pytest.mark.integration
+def test_district_filter_narrows_the_ranking(warehouse):
+    units = Units.of(Settings())
+    panel = next(p for p in PANELS if p.key == "street_ranking")
+    rows = warehouse.query(expand(panel.render(units), QueryContext.last(timedelta(days=1), district="370304",
+                                                                       street=ALL))).result_rows
+    assert rows and {r[0] for r in rows} <= {n for c, n in units.streets.items() if c.startswith("370304")}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("rule", alerting.RULES, ids=[r.key for r in alerting.RULES])
+def test_alert_rule_query_runs_and_labels_by_department(warehouse, rule):
+    ctx = QueryContext.last(timedelta(seconds=rule.window_s))
+    names, types, rows = run(warehouse, expand(alerting.rule_sql(rule), ctx))
+    assert names[0] == "time" and "DateTime" in types[0] and names[-1] == "value" and _numeric(types[-1])
+    if rule.department:
+        assert names == ["time", "value"]
+    else:
+        assert names == ["time", "department", "value"]
+        routed = {r["receiver"] for r in alerting.policy_tree()["routes"]}
+        assert {r[1] for r in rows} <= routed
+
+
+def test_every_department_has_a_contact_point_and_route():
+    names = {cp["name"] for cp in alerting.contact_points(env={})}
+    routes = {r["object_matchers"][0][2]: r["receiver"] for r in alerting.policy_tree()["routes"]}
+    assert set(routes) == set(alerting.departments()) - {alerting.OPS}
+    assert set(routes.values()) <= names and alerting.OPS in names
+
+
+def test_wecom_and_dingtalk_only_where_configured():
+    plain = alerting.contact_points(env={})
+    assert all(len(cp["receivers"]) == 1 for cp in plain)
+    env = {"CITYOPS_WECOM_HUANWEI_URL": "https://qyapi.example/robot", "DINGTALK_WEBHOOK_URL": "https://oapi.example"}
+    cps = {cp["name"]: cp["receivers"] for cp in alerting.contact_points(env=env)}
+    assert [r["type"] for r in cps["环卫"]] == ["webhook", "wecom", "dingding"]
+    assert cps["环卫"][1]["settings"]["url"] == "${CITYOPS_WECOM_HUANWEI_URL}"
+    assert [r["type"] for r in cps["市政"]] == ["webhook", "dingding"]
+    assert "example" not in str(cps)   # references only, never the secret URLs
