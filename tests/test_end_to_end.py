@@ -29,7 +29,7 @@ def wait_until_sunk(bootstrap: str, topics: list[str], timeout: float = 120.0) -
             parts = [TopicPartition(t, p) for t in topics for p in probe.partitions_for_topic(t) or ()]
             ends = probe.end_offsets(parts)
             try:
-                committed = admin.list_group_offsets(SINK_GROUP)
+                committed = admin.list_group_offsets(SINK_GROUP).get(SINK_GROUP, {})
             except KafkaError:  # the group coordinator is still starting
                 committed = {}
             if sum(ends.values()) and all(committed.get(tp) and committed[tp].offset >= end
@@ -68,11 +68,11 @@ def test_hotline_ticket_reaches_clickhouse_with_its_values(broker, subprocess_en
         assert "Traceback" not in (logs / f"{name}.log").read_text(), f"{name} crashed: see {logs / name}.log"
 
     wh = connect(s)
-    case = wh.query("SELECT case_id, status, label, code, department, tier, time_limit_minutes, text, "
+    case = list(wh.query("SELECT case_id, status, label, code, department, tier, time_limit_minutes, text, "
                         "caller_hash, occurred_at FROM case_current FINAL WHERE case_id = %(id)s",
-                    parameters={"id": ticket.ticket_id}).named_results()
-    raw = wh.query("SELECT event_id, text, address FROM raw_tickets WHERE ticket_id = %(id)s",
-                   parameters={"id": ticket.ticket_id}).named_results()
+                    parameters={"id": ticket.ticket_id}).named_results())
+    raw = list(wh.query("SELECT event_id, text, address FROM raw_tickets WHERE ticket_id = %(id)s",
+                   parameters={"id": ticket.ticket_id}).named_results())
     assert len(case) == 1 and len(raw) == 1
     c = case[0]
     assert (c["case_id"], c["status"], c["label"], c["code"], c["department"]) == \
