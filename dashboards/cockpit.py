@@ -84,6 +84,8 @@ def _bars(p: PanelDef, rows, width: int = 20) -> RenderableType:
 
 
 def _table(p: PanelDef, columns: list[str], rows, limit: int = 10) -> RenderableType:
+    if not rows:
+        return Panel(Text("无数据", style="dim"), title=p.title, box=box.ROUNDED)
     t = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False)
     for c in columns:
         header = HEADERS.get(c, c)

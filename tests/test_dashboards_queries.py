@@ -58,13 +58,26 @@ def test_interval_is_at_least_one_second():
 
 
 # -- the queries against the real engine ---------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def warehouse(tmp_path_factory):
-    client = clickhouse_connect.get_client(dsn=f"chdb://{tmp_path_factory.mktemp('dash-wh')}")
+def sim_database(name: str, events: int):
+    """A database of its own inside this session's embedded warehouse: chdb opens one data path per process,
+    and simulated rows must not land in the tables other tests count."""
+    from cityops.settings import get_settings
+    from cityops.warehouse import connect
+
+    shared = connect(get_settings())
+    shared.command(f"DROP DATABASE IF EXISTS {name}")
+    shared.command(f"CREATE DATABASE {name}")
+    client = clickhouse_connect.get_client(dsn=get_settings().warehouse_url, database=name)
     migrate(client)
-    counts = simdata.fill(client, simdata.Mix.of(60_000, days=30), simdata.registry_grids(Settings()))
-    assert all(counts.values()), counts
+    if events:
+        counts = simdata.fill(client, simdata.Mix.of(events, days=30), simdata.registry_grids(get_settings()))
+        assert all(counts.values()), counts
     return client
+
+
+@pytest.fixture(scope="module")
+def warehouse(stack_env):
+    return sim_database("dashboards_sim", 60_000)
 
 
 VARIABLES = [{"district": ALL, "street": ALL}, {"district": "370303", "street": ALL},
