@@ -65,5 +65,23 @@ def queries(
         out.print(f"appended to {out_path}")
 
 
+@app.command("panels")
+def panels(
+    events: int = typer.Option(10_000_000, min=10_000, help="raw events generated inside ClickHouse"),
+    repeat: int = typer.Option(10, min=1, help="timed runs per query (median reported)"),
+    out_path: Path = typer.Option(Path("docs/dashboards.md"), "--out", help="figures replace the previous ones here"),
+    write: bool = typer.Option(True, "--write/--no-write"),
+) -> None:
+    """Every cockpit panel's and alert rule's query: median latency over generated events (fresh temp dir)."""
+    from bench.panels import report, write as save
+
+    with out.status("benchmarking the cockpit panels…") as status:
+        md = report(events, repeat, progress=lambda msg: status.update(msg))
+    out.print(md, markup=False, highlight=False)
+    if write:
+        save(out_path, md)
+        out.print(f"figures written to {out_path}")
+
+
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="bench")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import typer
 
@@ -13,7 +14,10 @@ def register(root: typer.Typer) -> None:
     def cockpit(refresh: float = typer.Option(5.0, min=0.5, help="seconds between redraws"),
                 district: str = typer.Option("", help="a district code (e.g. 370303) to show only that district"),
                 street: str = typer.Option("", help="a 9-digit street code"),
-                once: bool = typer.Option(False, help="draw one frame and exit")) -> None:
+                once: bool = typer.Option(False, help="draw one frame and exit"),
+                simulate: int = typer.Option(0, help="show N simulated events in a fresh temporary warehouse "
+                                             "instead of the configured one (try the cockpit without the pipeline)"),
+                save_svg: Path = typer.Option(None, help="with --once: also save the frame as SVG")) -> None:
         """智慧驾驶舱 in the terminal: today's figures, rankings, open cases, alerts, hot spots (Ctrl-C quits)."""
         from rich.console import Console
 
@@ -25,15 +29,28 @@ def register(root: typer.Typer) -> None:
         settings = get_settings()
         if district and district not in view._units().districts:
             raise UserError(f"unknown district code {district!r}; known: {', '.join(view._units().districts)}")
-        wh = connect(settings)
-        if wh.embedded:
-            migrate(wh)   # a fresh data directory shows an empty cockpit rather than an error per panel
+        if simulate:
+            import tempfile
+
+            from dashboards import simdata
+
+            settings = settings.model_copy(update={"clickhouse_url": f"chdb://{tempfile.mkdtemp(prefix='cockpit-')}"})
+            wh = connect(settings)
+            migrate(wh)
+            simdata.fill(wh, simdata.Mix.of(simulate), simdata.registry_grids(settings))
+        else:
+            wh = connect(settings)
+            if wh.embedded:
+                migrate(wh)   # a fresh data directory shows an empty cockpit rather than an error per panel
 
         def ctx() -> QueryContext:
             return QueryContext.last(view.SPAN, district=district or ALL, street=street or ALL)
 
         if once:
-            Console().print(view.render(wh, ctx()))
+            console = Console(record=save_svg is not None, width=200 if save_svg else None)
+            console.print(view.render(wh, ctx()))
+            if save_svg:
+                console.save_svg(str(save_svg), title="cityops cockpit — 城市运行智慧驾驶舱")
             return
         stop = threading.Event()
         try:

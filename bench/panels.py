@@ -1,0 +1,74 @@
+"""`cityops bench panels`: each cockpit panel's query latency (median of N runs) over simulated events
+generated inside ClickHouse (INSERT … SELECT FROM numbers()), in a fresh embedded warehouse. The SQL is
+exactly what Grafana sends after the plugin's macro expansion: All districts, the last 6 hours."""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+TARGET_MS = 200
+
+
+def run(events: int, repeat: int, progress=lambda msg: None) -> tuple[list[tuple[str, str, float, float]], dict]:
+    """[(key, title, median ms, max ms)] per panel and alert rule, and the table row counts."""
+    import clickhouse_connect
+
+    from cityops.settings import get_settings
+    from cityops.warehouse.migrate import migrate
+    from dashboards import alerting, simdata
+    from dashboards.macros import ALL, QueryContext, expand
+    from dashboards.panels import PANELS
+    from dashboards.units import Units
+
+    client = clickhouse_connect.get_client(dsn=f"chdb://{tempfile.mkdtemp(prefix='cityops-bench-panels-')}")
+    migrate(client)
+    progress(f"generating {events:,} events…")
+    counts = simdata.fill(client, simdata.Mix.of(events), simdata.registry_grids(get_settings()))
+    client.command("SYSTEM STOP MERGES")   # no background merge competes with the timed queries
+    units = Units.of(get_settings())
+    queries = [(p.key, p.title, p.render(units), timedelta(hours=6)) for p in PANELS]
+    queries += [(f"rule:{r.key}", r.title, alerting.rule_sql(r), timedelta(seconds=r.window_s)) for r in alerting.RULES]
+    results = []
+    for key, title, sql, span in queries:
+        progress(f"timing {key}…")
+        expanded = expand(sql, QueryContext.last(span, interval_s=20, district=ALL, street=ALL))
+        client.query(expanded)   # warm: first run reads the parts from disk
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            client.query(expanded)
+            times.append((time.perf_counter() - t) * 1000)
+        results.append((key, title, statistics.median(times), max(times)))
+    return results, counts
+
+
+def report(events: int, repeat: int, progress=lambda msg: None) -> str:
+    results, counts = run(events, repeat, progress)
+    raw = counts["raw_tickets"] + counts["sensor_events"] + counts["raw_app_reports"]
+    slow = [k for k, _, m, _ in results if m >= TARGET_MS]
+    lines = [f"## Cockpit panel queries — {date.today().isoformat()}", "",
+             f"`cityops bench panels --events {events} --repeat {repeat}`; {raw:,} raw events "
+             f"({counts['raw_tickets']:,} ticket events, {counts['sensor_events']:,} sensor readings, "
+             f"{counts['raw_app_reports']:,} app reports) over 30 days, {counts['case_current']:,} cases; "
+             f"embedded ClickHouse (chdb), {os.cpu_count()} cores, Python {platform.python_version()}. "
+             f"Median of {repeat} runs after one warm-up; target < {TARGET_MS} ms.", "",
+             "| panel | query | median ms | max ms |", "|---|---|---:|---:|"]
+    lines += [f"| {title} | `{key}` | {median:.1f} | {worst:.1f} |" for key, title, median, worst in results]
+    lines += ["", f"All under {TARGET_MS} ms." if not slow else f"Over {TARGET_MS} ms: {', '.join(slow)}.", ""]
+    return "\n".join(lines)
+
+
+def write(path: Path, section: str) -> None:
+    """Replaces the previous figures in docs/dashboards.md (between the markers) with these."""
+    begin, end = "<!-- bench:panels -->", "<!-- /bench:panels -->"
+    text = path.read_text(encoding="utf-8") if path.exists() else f"{begin}\n{end}\n"
+    if begin not in text:
+        text = text.rstrip("\n") + f"\n\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{begin}\n{section}\n{end}{tail}", encoding="utf-8")
