@@ -1,0 +1,201 @@
+"""The real pipeline as separate processes (worker(s) + sink) against a running broker, for the end-to-end
+benchmark and the bad-input and fault tests: start, wait until caught up, read peak memory, stop.
+
+"Caught up" is read from Kafka, never from the warehouse: an embedded warehouse can be open in one process
+only (the sink's). The worker group has caught up when its committed offsets reach the end of every source
+partition it consumes; the sink commits only after its insert, so the sink group at the end offsets of every
+topic means everything is stored.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaError
+
+from cityops.stack.process import Managed
+from cityops.topics import OUTPUT_TOPICS, SOURCE_TOPICS
+
+WORKER_GROUP = "cityops-streams"   # the Faust app id
+SINK_TOPICS = [t.name for t in SOURCE_TOPICS + OUTPUT_TOPICS]   # what the sink stores
+CLI = [sys.executable, "-m", "cityops"]
+
+
+@dataclass
+class Pipeline:
+    """Worker and sink processes sharing `env` (CITYOPS_BOOTSTRAP_SERVERS, CITYOPS_CLICKHOUSE_URL …)."""
+
+    env: dict[str, str]
+    home: Path                       # pid files, logs and each worker's own data dir
+    sink_group: str = "cityops-sink"
+    sink_args: tuple[str, ...] = ()
+    procs: dict[str, Managed] = field(default_factory=dict)
+
+    @property
+    def bootstrap(self) -> str:
+        return self.env["CITYOPS_BOOTSTRAP_SERVERS"]
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    def _start(self, name: str, argv: list[str], env: dict[str, str]) -> Managed:
+        m = Managed(name, self.home / "run")
+        m.start(argv, self.logs / f"{name}.log", env=env)
+        self.procs[name] = m
+        return m
+
+    def start_worker(self, name: str = "worker") -> Managed:
+        # Each worker its own data dir: Faust keeps per-process state there.
+        (self.home / name).mkdir(parents=True, exist_ok=True)
+        env = {**self.env, "CITYOPS_DATA_DIR": str(self.home / name)}
+        return self._start(name, [*CLI, "worker", "--loglevel", "info"], env)
+
+    def start_sink(self, name: str = "sink") -> Managed:
+        (self.home / name).mkdir(parents=True, exist_ok=True)
+        env = {**self.env, "CITYOPS_DATA_DIR": str(self.home / name)}
+        return self._start(name, [*CLI, "sink", "--group", self.sink_group, *self.sink_args], env)
+
+    def pid(self, name: str) -> int | None:
+        return self.procs[name].pid()
+
+    def stop(self, *names: str) -> None:
+        for name in names or list(self.procs):
+            self.procs[name].stop()
+
+    def log(self, name: str) -> str:
+        p = self.logs / f"{name}.log"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def wait_processed(self, timeout: float = 180.0) -> None:
+        """Worker caught up with the sources, then the sink with every topic (outputs included)."""
+        deadline = time.monotonic() + timeout
+        wait_caught_up(self.bootstrap, WORKER_GROUP, worker_topics(self.bootstrap), deadline - time.monotonic(),
+                       check=self.check_running)
+        wait_caught_up(self.bootstrap, self.sink_group, SINK_TOPICS, deadline - time.monotonic(),
+                       check=self.check_running)
+
+    def check_running(self) -> None:
+        """Fail at once (with the log's tail) when a process we started has died, instead of timing out."""
+        for name, m in self.procs.items():
+            if m.pidfile.exists() and m.pid() is None:
+                raise RuntimeError(f"the {name} exited; its log ends:\n{self.log(name)[-2000:]}")
+
+
+def worker_topics(bootstrap: str) -> list[str]:
+    """Topics the streams worker consumes (sources and its own internal ones): those its group has committed
+    offsets on or subscribes to."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        names = {tp.topic for tp in _committed(admin, WORKER_GROUP)}
+        try:
+            for group in admin.describe_groups([WORKER_GROUP]).values():
+                for member in _get(group, "members") or ():
+                    meta = _get(member, "member_metadata")
+                    names.update(_get(meta, "subscription") or _get(meta, "topics") or ())
+        except (KafkaError, ValueError, TypeError, AttributeError):
+            pass
+    finally:
+        admin.close()
+    return sorted(names) or [SOURCE_TOPICS[0].name]
+
+
+def _get(obj, key: str):
+    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+
+
+def _committed(admin: KafkaAdminClient, group: str) -> dict[TopicPartition, int]:
+    try:
+        found = admin.list_group_offsets(group).get(group, {})
+    except KafkaError:   # the group coordinator is still starting
+        return {}
+    return {tp: om.offset for tp, om in found.items()}
+
+
+def end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
+    probe = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        parts = [TopicPartition(t, p) for t in topics for p in probe.partitions_for_topic(t) or ()]
+        return probe.end_offsets(parts)
+    finally:
+        probe.close()
+
+
+def lag(bootstrap: str, group: str, topics: list[str]) -> int:
+    """Messages of `topics` the group has not committed yet."""
+    ends = end_offsets(bootstrap, topics)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        done = _committed(admin, group)
+    finally:
+        admin.close()
+    return sum(max(0, end - max(done.get(tp, 0), 0)) for tp, end in ends.items())
+
+
+def wait_caught_up(bootstrap: str, group: str, topics: list[str], timeout: float, settle: float = 1.5,
+                   check=None) -> None:
+    """Until the group's lag on `topics` is 0 and stays 0 for `settle` s (outputs may still be in flight)."""
+    deadline = time.monotonic() + max(timeout, 1.0)
+    zero_since = None
+    while time.monotonic() < deadline:
+        if check:
+            check()
+        if lag(bootstrap, group, topics) == 0:
+            zero_since = zero_since or time.monotonic()
+            if time.monotonic() - zero_since >= settle:
+                return
+        else:
+            zero_since = None
+        time.sleep(0.3)
+    raise TimeoutError(f"group {group} did not catch up with {topics} within {timeout:.0f} s "
+                       f"(lag {lag(bootstrap, group, topics)})")
+
+
+def peak_rss_mb(pid: int | None) -> float | None:
+    """Peak resident memory of a live process (VmHWM), in MiB; None once it is gone."""
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        return None
+    return None
+
+
+def alive(pid: int | None) -> bool:
+    """Running (a zombie left by a SIGKILL is not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError, TypeError):
+        return False
+    return state not in ("Z", "X")
+
+
+_QUERY = """
+import json, sys
+import clickhouse_connect
+q = json.load(sys.stdin)
+c = clickhouse_connect.get_client(dsn=q["dsn"])
+out = {k: [list(r) for r in c.query(sql).result_rows] for k, sql in q["queries"].items()}
+c.close()
+print(json.dumps(out, default=str, ensure_ascii=False))
+"""
+
+
+def query(dsn: str, queries: dict[str, str], timeout: float = 300.0) -> dict[str, list[list]]:
+    """Run read queries in a child process: an embedded engine serves one directory per process, and the
+    caller may already hold another one (a test session, a benchmark reading several runs)."""
+    import json
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", _QUERY], input=json.dumps({"dsn": dsn, "queries": queries}),
+                          capture_output=True, text=True, timeout=timeout)
+    if done.returncode:
+        raise RuntimeError(f"query failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else '?'}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
