@@ -1,6 +1,8 @@
 """The Faust application: one worker process hosts every agent; scale by partitions (run more workers)."""
 from __future__ import annotations
 
+import logging
+
 import faust
 
 from cityops.settings import get_settings
@@ -13,12 +15,14 @@ app = faust.App(
     # Tables live in memory and recover from their changelog topics on start: no local state to lose.
     store="memory://",
     datadir=str(settings.data_dir / "faust"),
-    autodiscover=["streams.tickets"],
+    autodiscover=["streams.tickets", "streams.reports", "streams.sensors", "streams.cases", "streams.aggregates"],
     origin="streams",
     # Every stream topic has the same count, so tables co-partition with their source topics.
     topic_partitions=settings.partitions,
     topic_replication_factor=1,
     topic_allow_declare=True,
+    # Timers sweep the local store; a standby copy there would be swept (and emitted) twice.
+    table_standby_replicas=0,
     consumer_auto_offset_reset="earliest",
     # One local broker: short timeouts make group joins and failover take seconds, not a minute.
     broker_session_timeout=10.0,
@@ -30,6 +34,13 @@ app = faust.App(
     web_enabled=False,
     timezone="Asia/Shanghai",
 )
+
+
+@app.task
+async def _quiet_clients() -> None:
+    # aiokafka logs every send at debug level; with the worker's handlers that costs ~5 % of the hot path.
+    for name in ("aiokafka", "kafka"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def raw_topic(name: str, partitions: int | None = None) -> faust.TopicT:

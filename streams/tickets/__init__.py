@@ -1,1 +1,1 @@
-"""Hotline tickets: validate lifecycle events and keep each case's state."""
+"""Hotline tickets: validate and route lifecycle events; new tickets become case candidates."""

@@ -1,0 +1,130 @@
+"""Streams throughput: pre-load N simulator events onto the source topics, then time one worker draining
+them (start → its committed offsets reach the end of every source partition).
+
+The rate is taken from the first commit that moves to the last one, so Faust's start-up and group join
+(a few seconds, not throughput) stay out of it; the wall time including start-up is reported too.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaError
+
+from cityops.stack.process import Managed
+from cityops.topics import SOURCE_TOPICS
+
+GROUP = "cityops-streams"
+RATE = 10_000
+
+
+def preload(bootstrap: str, n: int, seed: int = 7) -> Counter:
+    """N events of the simulator's realistic mix, ending about now (so no timestamp is in the future)."""
+    from producers.simulator.engine import Simulator
+
+    # Event time advances as it would in a city producing RATE events/s (the rate the worker must sustain):
+    # the windows, incidents and duplicates per event are those of a live stream at that rate.
+    sim = Simulator(seed=seed, start=datetime.now(timezone.utc) - timedelta(seconds=n / RATE + 60), density=RATE)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=50, batch_size=512 * 1024,
+                             compression_type=None)
+    counts: Counter = Counter()
+    horizon = datetime.now(timezone.utc).timestamp() - 1
+    for topic, ev in sim:
+        if counts.total() >= n or ev.occurred_at.timestamp() > horizon:
+            break
+        producer.send(topic.name, key=topic.key_of(ev), value=ev.to_bytes())
+        counts[topic.name] += 1
+    producer.flush()
+    producer.close()
+    return counts
+
+
+def _progress(admin: KafkaAdminClient, ends: dict[TopicPartition, int]) -> int:
+    try:
+        committed = admin.list_group_offsets(GROUP).get(GROUP, {})
+    except KafkaError:  # the group coordinator is still starting
+        return 0
+    return sum(min(committed[tp].offset, end) for tp, end in ends.items()
+               if tp in committed and committed[tp].offset >= 0)
+
+
+def drain(bootstrap: str, env: dict[str, str], home: Path, timeout: float = 900.0) -> dict:
+    probe = KafkaConsumer(bootstrap_servers=bootstrap)
+    parts = [TopicPartition(t.name, p) for t in SOURCE_TOPICS for p in probe.partitions_for_topic(t.name)]
+    ends = probe.end_offsets(parts)
+    probe.close()
+    total = sum(ends.values())
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    worker = Managed("bench-worker", home / "run")
+    t0 = time.monotonic()
+    worker.start([sys.executable, "-m", "cityops", "worker"], home / "worker.log", env=env)
+    first = None
+    try:
+        while time.monotonic() - t0 < timeout:
+            done = _progress(admin, ends)
+            now = time.monotonic()
+            if done and first is None:
+                first = (now, done)
+            if done >= total:
+                break
+            if worker.pid() is None:
+                raise RuntimeError(f"the worker died: see {home / 'worker.log'}")
+            time.sleep(0.2)
+        else:
+            raise TimeoutError(f"the worker did not drain {total} events in {timeout:.0f} s")
+    finally:
+        worker.stop()
+        admin.close()
+    t1, d1 = first
+    return {"events": total, "wall_s": now - t0, "rate": (total - d1) / max(now - t1, 1e-9),
+            "measured_events": total - d1, "measured_s": now - t1}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(n: int) -> str:
+    """A fresh broker of its own (temp dir, free ports): preload, drain with one worker, stop the broker."""
+    from cityops.settings import get_settings
+    from cityops.stack.kafka import Broker
+
+    home = Path(tempfile.mkdtemp(prefix="cityops-bench-streams-"))
+    env = {"CITYOPS_DATA_DIR": str(home), "CITYOPS_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+           "CITYOPS_KAFKA_CONTROLLER_PORT": str(free_port()), "CITYOPS_WORKER_PORT": str(free_port())}
+    os.environ.update(env)
+    get_settings.cache_clear()
+    broker = Broker(get_settings())
+    broker.up()
+    try:
+        mix = preload(env["CITYOPS_BOOTSTRAP_SERVERS"], n)
+        r = drain(env["CITYOPS_BOOTSTRAP_SERVERS"], {**os.environ, "PYTHONUNBUFFERED": "1"}, home)
+    finally:
+        broker.down()
+    share = ", ".join(f"{k} {v / mix.total():.0%}" for k, v in mix.most_common())
+    return (f"\n## Streams worker drain, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n\n"
+            f"- machine: {platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}\n"
+            f"- input: {r['events']:,} simulator events pre-loaded ({share}), "
+            f"{len(SOURCE_TOPICS)} source topics × {env.get('CITYOPS_PARTITIONS', '4')} partitions\n"
+            f"- one worker: **{r['rate']:,.0f} events/s** sustained ({r['measured_events']:,} events in "
+            f"{r['measured_s']:.1f} s from its first commit to the last); {r['wall_s']:.1f} s wall including "
+            f"start-up and group join\n")
+
+
+def append(path: Path, md: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_text("# Streams benchmarks\n\nMeasured with `cityops bench streams` (see docs/streams.md).\n")
+    with path.open("a") as f:
+        f.write(md)

@@ -1,0 +1,1 @@
+"""Per-minute event-time counts by district, street, source and label (exact under replay)."""

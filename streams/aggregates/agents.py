@@ -1,0 +1,68 @@
+"""Agents: emit the source partitions' minute counts to the combiner (timer), and combine them into
+MinuteCounts per cell with volume-anomaly alerts."""
+from __future__ import annotations
+
+import time
+
+import orjson
+
+from cityops.taxonomy import load_taxonomy
+from cityops.topics import AGGREGATES, MINUTE_PARTIALS
+from streams.aggregates import combine as combine_logic
+from streams.app import app
+from streams.intake import alert_out
+from streams.runtime import combined_table, counts, owned, owns, processing_error, send_all, topics
+from streams.state import TableKV
+
+EMIT_S = 2.0
+combined_kv = TableKV(combined_table)
+
+
+@app.timer(EMIT_S)
+async def emit_partials():
+    """Send changed and closed windows; a closed one is forgotten only after its final count is sent."""
+    partials = counts.partials(owned())
+    for partial, _ in partials:
+        await topics[MINUTE_PARTIALS.name].send(key=partial["district_code"].encode(), value=orjson.dumps(partial))
+    for _, closed in partials:
+        if closed:
+            counts.kv.delete(*closed)
+
+
+combiner = combine_logic.Combiner(combined_kv)
+
+
+def combine(kv, value: bytes, partition: int, tax) -> list:
+    return [alert_out(a) for a in combiner.apply(orjson.loads(value), partition, tax)]
+
+
+@app.timer(EMIT_S)
+async def emit_counts():
+    """MinuteCounts of the cells changed since the last tick (one per cell, however many partials came)."""
+    await send_all([(AGGREGATES.name, m.district_code.encode(), m.model_dump_json().encode())
+                    for m in combiner.changed()])
+
+
+@app.agent(topics[MINUTE_PARTIALS.name], name="minutes")
+async def minutes(stream):
+    tax = load_taxonomy()
+    async for batch in stream.take_events(500, within=0.05):
+        outs = []
+        for event in batch:
+            try:
+                outs += combine(combined_kv, event.value, event.message.partition, tax)
+            except Exception as e:  # noqa: BLE001
+                outs.append(processing_error(event, e))
+        await send_all(outs)
+        yield len(batch)
+
+
+@app.timer(60.0)
+async def expire_minutes():
+    kv = combined_kv
+    now = time.time()
+    for key, value in list(kv.items()):
+        m = key.split("|", 1)[0]
+        if m.isdigit() and int(m) < now - combine_logic.KEEP_S and owns(MINUTE_PARTIALS.name, value["p"]):
+            kv.delete(value["p"], key)
+            combiner.forget(key)

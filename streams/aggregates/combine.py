@@ -1,0 +1,93 @@
+"""The combiner: sums the source partitions' latest partial counts into MinuteCounts per cell, and watches
+each district/label's per-minute total against its own recent baseline (volume anomaly alerts).
+
+State per `minute|district`: {"by": {origin: {cell: count}}}; per `base|district`: {label: {minute: total}}.
+Partials are keyed by district, so both keys of a district live in one partition.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from cityops.models.aggregates import MinuteCount
+from cityops.models.alerts import Alert, AlertRule
+from cityops.taxonomy import Taxonomy
+from streams.alerts import rules as alert_rules
+from streams.state import KV
+
+KEEP_S = 3 * 3600
+
+
+class Combiner:
+    """Partials in, MinuteCounts out on a tick: a cell updated by many partials between ticks is sent once.
+    What was emitted is remembered in memory only, so after a restart every cell is sent again (harmless:
+    the sink keeps the latest count per cell)."""
+
+    def __init__(self, kv: KV):
+        self.kv = kv
+        self._dirty: set[str] = set()
+        self._emitted: dict[str, dict[str, int]] = {}
+
+    def apply(self, partial: dict, partition: int, tax: Taxonomy) -> list[Alert]:
+        minute, district = partial["minute"], partial["district_code"]
+        key = f"{minute}|{district}"
+        self._dirty.add(key)
+        entry = self.kv.get(key) or {"by": {}, "p": partition}
+        if entry["by"].get(partial["origin"]) == partial["cells"]:
+            return []
+        entry["by"][partial["origin"]] = partial["cells"]
+        self.kv.put(partition, key, entry)
+        return _anomalies(self.kv, entry, minute, district, partition, tax)
+
+    def changed(self) -> list[MinuteCount]:
+        out = []
+        for key in self._dirty:
+            entry = self.kv.get(key)
+            if entry is None:
+                continue
+            minute, district = key.split("|", 1)
+            at = datetime.fromtimestamp(int(minute), timezone.utc)
+            totals: dict[str, int] = {}
+            for cells in entry["by"].values():
+                for cell, n in cells.items():
+                    totals[cell] = totals.get(cell, 0) + n
+            sent = self._emitted.setdefault(key, {})
+            for cell, total in totals.items():
+                if sent.get(cell) != total:
+                    street, source, label = cell.split("|", 2)
+                    out.append(MinuteCount(minute=at, district_code=district, street_code=street, source=source,
+                                           label=label, count=total))
+                    sent[cell] = total
+        self._dirty.clear()
+        return out
+
+    def forget(self, key: str) -> None:
+        self._emitted.pop(key, None)
+
+
+def _anomalies(kv: KV, entry: dict, minute: int, district: str, partition: int, tax: Taxonomy) -> list[Alert]:
+    if not district:
+        return []
+    cfg = alert_rules.load_alerting().rules[AlertRule.volume_anomaly]
+    totals: dict[str, int] = {}
+    for cells in entry["by"].values():
+        for cell, n in cells.items():
+            label = cell.rsplit("|", 1)[1]
+            totals[label] = totals.get(label, 0) + n
+    bkey = f"base|{district}"
+    base = kv.get(bkey) or {}
+    alerts = []
+    for label, n in totals.items():
+        hist = {int(m): c for m, c in base.get(label, {}).items() if int(m) >= minute - KEEP_S}
+        baseline = alert_rules.anomaly_baseline(hist, minute, cfg.min_history_min)
+        if baseline is not None and n >= cfg.min_count and n >= cfg.factor * max(baseline, 1.0):
+            try:
+                dept = tax.by_label(label).department
+            except KeyError:
+                dept = tax.other.department
+            alerts.append(alert_rules.volume_anomaly(district, label, dept,
+                                                     datetime.fromtimestamp(minute, timezone.utc), n, baseline))
+        hist[minute] = n
+        base[label] = {str(m): c for m, c in hist.items()}
+    kv.put(partition, bkey, base)
+    return alerts
+

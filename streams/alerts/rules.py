@@ -1,0 +1,112 @@
+"""Alerts built from case, incident and count changes. The alert id is the dedup key plus the cooldown
+slot, so a rule firing again inside its cooldown yields the same id and the pager delivers it once."""
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cityops.models.alerts import Alert, AlertRule, Severity
+
+DEFAULT_PATH = Path(__file__).parents[2] / "cityops" / "data" / "alerting.yaml"
+
+
+class RuleConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    severity: Severity
+    cooldown_s: int = Field(gt=0)
+    factor: float = 4.0
+    min_count: int = 20
+    min_history_min: int = 10
+
+
+class Webhook(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: str = Field(pattern=r"^(wecom|dingtalk|json)$")
+    url: str = Field(pattern=r"^https?://")
+
+
+class AlertingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules: dict[AlertRule, RuleConfig]
+    webhooks: dict[str, list[Webhook]] = {}
+
+
+@lru_cache(maxsize=4)
+def load_alerting(path: Path | str | None = None) -> AlertingConfig:
+    path = Path(path or DEFAULT_PATH)
+    try:
+        with open(path, encoding="utf-8") as f:
+            cfg = AlertingConfig.model_validate(yaml.safe_load(f))
+        hooks = os.environ.get("CITYOPS_PAGER_WEBHOOKS")
+        if hooks:
+            with open(hooks, encoding="utf-8") as f:
+                extra = AlertingConfig.model_validate({"rules": cfg.rules, **(yaml.safe_load(f) or {})})
+            cfg = cfg.model_copy(update={"webhooks": extra.webhooks})
+        return cfg
+    except (OSError, yaml.YAMLError, ValidationError) as e:
+        raise ValueError(f"alerting config: {e}".replace("\n", " ")) from None
+
+
+def make_alert(rule: AlertRule, dedup_key: str, at: datetime, **fields) -> Alert:
+    cfg = load_alerting().rules[rule]
+    slot = int(at.timestamp()) // cfg.cooldown_s
+    key = f"{rule}:{dedup_key}"[:160]
+    return Alert(alert_id=f"{key[:80]}@{slot}", rule=rule, severity=cfg.severity, dedup_key=key,
+                 occurred_at=at, **fields)
+
+
+def place_text(case: dict) -> str:
+    return case.get("address") or (f"网格 {case['grid_code']}" if case.get("grid_code") else "未定位")
+
+
+def emergency_case(case: dict, at: datetime) -> Alert:
+    return make_alert(AlertRule.emergency_case, case["case_id"], at, department=case["department"],
+                      title=f"紧急：{case['label']}（{place_text(case)}）",
+                      detail=f"案件 {case['case_id']}，时限 {case['time_limit_minutes']} 分钟，请立即处置。{case.get('text', '')}"[:2000],
+                      district_code=case.get("district_code") or "", grid_code=case.get("grid_code") or "",
+                      subject_id=case["case_id"])
+
+
+def overdue_case(case: dict, at: datetime) -> Alert:
+    return make_alert(AlertRule.overdue_case, case["case_id"], at, department=case["department"],
+                      title=f"超期：{case['label']}（{place_text(case)}），已升级至{case['tier']}级",
+                      detail=f"案件 {case['case_id']} 应于 {case.get('due_at')} 前办结，现已超期。",
+                      district_code=case.get("district_code") or "", grid_code=case.get("grid_code") or "",
+                      subject_id=case["case_id"])
+
+
+def incident_opened(incident: dict, at: datetime) -> Alert:
+    return make_alert(AlertRule.incident_opened, incident["device_id"], at, department=incident["department"],
+                      title=f"传感器事件：{incident['label']}，峰值 {incident['peak_value']:g}{incident['unit']}"
+                            f"（限值 {incident['limit']:g}）",
+                      detail=f"设备 {incident['device_id']} 持续超限，事件 {incident['incident_id']}。",
+                      district_code=incident.get("district_code") or "", grid_code=incident.get("grid_code") or "",
+                      subject_id=incident["incident_id"])
+
+
+def volume_anomaly(district: str, label: str, department: str, minute: datetime, count: int,
+                   baseline: float) -> Alert:
+    return make_alert(AlertRule.volume_anomaly, f"{district}:{label}", minute, department=department,
+                      title=f"异常增多：{label} 每分钟 {count} 件（近期基线 {baseline:.1f}）",
+                      detail=f"区县 {district} 在 {minute.isoformat()} 这一分钟 {label} 达 {count} 件。",
+                      district_code=district, subject_id=f"{district}:{label}")
+
+
+def anomaly_baseline(history: dict[int, int], minute: int, min_history_min: int) -> float | None:
+    """Mean count per minute over the hour before `minute` (absent minutes count as 0), or None if too
+    little history exists to judge."""
+    prev = {m: c for m, c in history.items() if minute - 3600 <= m < minute}
+    if not prev:
+        return None
+    span = (minute - min(prev)) // 60
+    if span < min_history_min:
+        return None
+    return sum(prev.values()) / span

@@ -1,0 +1,97 @@
+"""Agents: duplicates and hot spots (by district + label), then the closed loop (by case id), and the
+timer that marks cases overdue and escalates them."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import orjson
+
+from cityops.taxonomy import load_taxonomy
+from cityops.topics import CASE_CANDIDATES, CASE_COMMANDS, CASES
+from streams.app import app
+from streams.cases import dedup as dedup_logic
+from streams.cases import lifecycle
+from streams.intake import alert_out
+from streams.runtime import case_table, dedup_table, owns, processing_error, send_all, topics
+from streams.state import TableKV
+
+OVERDUE_CHECK_S = 5.0
+cases_kv = TableKV(case_table)
+dedup_kv = TableKV(dedup_table)
+
+
+def case_out(case: dict):
+    return CASES.name, case["case_id"].encode(), orjson.dumps(case)
+
+
+def decide(kv, value: bytes, partition: int) -> list:
+    cand = orjson.loads(value)
+    state, case, primary = dedup_logic.decide(kv.get(cand["dedup_key"]), cand["case"])
+    kv.put(partition, cand["dedup_key"], state)
+    outs = [(CASE_COMMANDS.name, case["case_id"].encode(),
+             orjson.dumps({"op": "open", "case_id": case["case_id"], "case": case}))]
+    if primary:
+        outs.append((CASE_COMMANDS.name, primary.encode(),
+                     orjson.dumps({"op": "reporter", "case_id": primary, "reporter": case["case_id"]})))
+    return outs
+
+
+def command(kv, value: bytes, partition: int, tax) -> list:
+    cmd = orjson.loads(value)
+    cid = cmd["case_id"]
+    state = kv.get(cid)
+    alerts = []
+    if cmd["op"] == "open":
+        new, cases, alerts = lifecycle.open_case(state, cmd["case"], partition, tax)
+    elif cmd["op"] == "reporter":
+        new, cases = lifecycle.add_reporter(state, cmd["reporter"], partition, tax)
+    else:
+        new, cases, alerts = lifecycle.apply_ticket(state, cmd["event"], cmd["source_offset"], tax)
+    if new is not state:
+        kv.put(partition, cid, {**new, "p": partition})
+    return [case_out(c) for c in cases] + [alert_out(a) for a in alerts]
+
+
+@app.agent(topics[CASE_CANDIDATES.name], name="dedup")
+async def dedup(stream):
+    async for batch in stream.take_events(500, within=0.05):
+        outs = []
+        for event in batch:
+            try:
+                outs += decide(dedup_kv, event.value, event.message.partition)
+            except Exception as e:  # noqa: BLE001
+                outs.append(processing_error(event, e))
+        await send_all(outs)
+        yield len(batch)
+
+
+@app.agent(topics[CASE_COMMANDS.name], name="cases")
+async def cases(stream):
+    tax = load_taxonomy()
+    async for batch in stream.take_events(500, within=0.05):
+        outs = []
+        for event in batch:
+            try:
+                outs += command(cases_kv, event.value, event.message.partition, tax)
+            except Exception as e:  # noqa: BLE001
+                outs.append(processing_error(event, e))
+        await send_all(outs)
+        yield len(batch)
+
+
+def overdue_sweep(kv, now: datetime, owned) -> list:
+    outs = []
+    for cid, state in kv.items():
+        if state.get("p") is None or not owned(state["p"]):
+            continue
+        new, cases, alerts = lifecycle.check_overdue(state, now)
+        if cases:
+            kv.put(state["p"], cid, new)
+            outs += [case_out(c) for c in cases] + [alert_out(a) for a in alerts]
+    return outs
+
+
+@app.timer(OVERDUE_CHECK_S)
+async def overdue():
+    outs = overdue_sweep(cases_kv, datetime.now(timezone.utc), lambda p: owns(CASE_COMMANDS.name, p))
+    await send_all(outs)

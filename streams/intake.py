@@ -1,0 +1,177 @@
+"""Intake: one raw message from a source topic → outputs (dead letter, case candidate or command, incident,
+alert) plus a minute count. Pure apart from the state it is given; the agents send what it returns.
+
+Outputs are (topic name, key, value bytes) triples so an agent sends a batch's worth at once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import orjson
+
+from cityops.models import AppReport, SensorEvent, TicketEvent
+from cityops.models.deadletters import DeadLetter
+from cityops.models.incidents import Incident
+from cityops.models.sensors import UNITS
+from cityops.models.tickets import TicketStatus
+from cityops.pii import caller_hash, mask_text
+from cityops.taxonomy import Taxonomy
+from cityops.topics import ALERTS, CASE_CANDIDATES, CASE_COMMANDS, DEADLETTERS, INCIDENTS
+from streams.aggregates.windows import MinuteCounts
+from streams.alerts import rules as alert_rules
+from streams.deadletters import decode, implausible_point
+from streams.dispatch import dispatch_tier, due_at
+from streams.placement import Place, Placer
+from streams.sensors import incidents
+from streams.sensors.limits import Limits
+from streams.state import KV
+
+Out = tuple[str, bytes | None, bytes]
+
+
+def dead_out(dl: DeadLetter) -> Out:
+    return DEADLETTERS.name, None, dl.model_dump_json().encode()
+
+
+def alert_out(alert) -> Out:
+    return ALERTS.name, alert.department.encode(), alert.model_dump_json().encode()
+
+
+@dataclass
+class Intake:
+    placer: Placer
+    classifier: object          # streams.classify.Classifier (classify(text), for_sensor(kind))
+    taxonomy: Taxonomy
+    counts: MinuteCounts
+    devices: KV                 # hysteresis state by device id
+    limits: Limits
+    pii_key: str
+    _sensor_class: dict = field(default_factory=dict)
+
+    # -- shared steps -------------------------------------------------------------------------------
+    def _decode(self, model, raw, key, topic, partition, offset):
+        ev = decode(model, raw, topic=topic, partition=partition, offset=offset, key=key)
+        if isinstance(ev, DeadLetter):
+            return None, [dead_out(ev)]
+        why = implausible_point(getattr(ev, "lat", None), getattr(ev, "lon", None), self.placer.in_city)
+        if why:
+            return None, [dead_out(DeadLetter.of(topic, partition, offset, "coordinates", why, raw, key))]
+        return ev, []
+
+    def _draft(self, *, case_id: str, ev, label_of, text: str, address: str | None, place: Place | None,
+               confidence: float, caller: str = "") -> dict:
+        """The first version of a case, classified, placed and dispatched (CaseUpdate fields as JSON)."""
+        cat = self.taxonomy.by_label(label_of.label)
+        received = ev.received_at
+        return {
+            "case_id": case_id, "event_id": ev.event_id, "source": ev.source, "status": "created",
+            "occurred_at": ev.occurred_at.isoformat(), "received_at": received.isoformat(),
+            "text": mask_text(text), "address": address or "",
+            "lat": place.lat if place else getattr(ev, "lat", None),
+            "lon": place.lon if place else getattr(ev, "lon", None),
+            "placed": place is not None,
+            "grid_code": place.grid_code if place else ev.grid_code,
+            "district_code": place.district_code if place else ev.district_code,
+            "street_code": place.street_code if place else None,
+            "label": cat.label, "code": cat.code, "department": cat.department,
+            "tier": dispatch_tier(cat).value, "time_limit_minutes": cat.time_limit, "confidence": confidence,
+            "due_at": due_at(received, cat.time_limit, self.taxonomy.working_hours, clock=cat.clock).isoformat(),
+            "caller_hash": caller,
+        }
+
+    def _candidate(self, draft: dict) -> Out:
+        key = f"{draft['district_code'] or 'unplaced'}|{draft['label']}"
+        return CASE_CANDIDATES.name, key.encode(), orjson.dumps({"dedup_key": key, "case": draft})
+
+    def _count(self, topic, partition, offset, ev, place: Place | None, source: str, label: str) -> None:
+        self.counts.add(topic, partition, offset, ev.occurred_at.timestamp(),
+                        place.district_code if place else (ev.district_code or ""),
+                        place.street_code if place else "", source, label)
+
+    # -- sources ------------------------------------------------------------------------------------
+    def hotline(self, raw: bytes, key: bytes | None, topic: str, partition: int, offset: int) -> list[Out]:
+        ev, outs = self._decode(TicketEvent, raw, key, topic, partition, offset)
+        if ev is None:
+            return outs
+        if ev.status != TicketStatus.created:
+            cmd = {"op": "ticket", "case_id": ev.ticket_id, "source_offset": offset,
+                   "event": ev.model_dump(mode="json", exclude={"caller_phone", "caller_name", "text", "note"})}
+            return [(CASE_COMMANDS.name, ev.ticket_id.encode(), orjson.dumps(cmd))]
+        place = self.placer.place(ev.lat, ev.lon, ev.address)
+        c = self.classifier.classify(ev.text or "")
+        draft = self._draft(case_id=ev.ticket_id, ev=ev, label_of=c, text=ev.text or "", address=ev.address,
+                            place=place, confidence=c.confidence, caller=caller_hash(ev.caller_phone, self.pii_key))
+        self._count(topic, partition, offset, ev, place, "hotline", c.label)
+        return [self._candidate(draft)]
+
+    def app(self, raw: bytes, key: bytes | None, topic: str, partition: int, offset: int) -> list[Out]:
+        ev, outs = self._decode(AppReport, raw, key, topic, partition, offset)
+        if ev is None:
+            return outs
+        place = self.placer.place(ev.lat, ev.lon, ev.address)
+        c = self.classifier.classify(ev.text)
+        confidence = c.confidence
+        if ev.service_code:  # the reporter chose a category (Open311 service_code): trust a known one
+            try:
+                cat = self.taxonomy.by_code(ev.service_code)
+                c, confidence = _Chosen(cat.label), 1.0
+            except KeyError:
+                pass
+        draft = self._draft(case_id=ev.report_id, ev=ev, label_of=c, text=ev.text, address=ev.address,
+                            place=place, confidence=confidence, caller=caller_hash(ev.reporter_phone, self.pii_key))
+        self._count(topic, partition, offset, ev, place, "app", c.label)
+        return [self._candidate(draft)]
+
+    def sensor(self, raw: bytes, key: bytes | None, topic: str, partition: int, offset: int) -> list[Out]:
+        ev, outs = self._decode(SensorEvent, raw, key, topic, partition, offset)
+        if ev is None:
+            return outs
+        place = self.placer.place(ev.lat, ev.lon, None)
+        c = self._sensor_class.get(ev.kind)
+        if c is None:
+            c = self._sensor_class[ev.kind] = self.classifier.for_sensor(ev.kind)
+        self._count(topic, partition, offset, ev, place, "sensor", c.label)
+        if ev.event == "alert":
+            # A device's own alarm (cover missing, lamp fault) is a case; repeats merge as duplicates.
+            draft = self._draft(case_id=f"S-{ev.event_id}"[:64], ev=ev, label_of=c,
+                                text=f"设备 {ev.device_id} 告警 {ev.alert_code or ''}：{ev.value:g}{UNITS[ev.kind]}",
+                                address=None, place=place, confidence=1.0)
+            return [self._candidate(draft)]
+        return self._reading(ev, place, c, partition, offset)
+
+    def _reading(self, ev: SensorEvent, place: Place | None, c, partition: int, offset: int) -> list[Out]:
+        state = self.devices.get(ev.device_id)
+        if state is not None and offset <= state.get("off", -1):
+            return []  # applied before a restart
+        k = self.limits.kinds.get(ev.kind)
+        bounds = self.limits.bounds(ev.kind, ev.occurred_at) if k else None
+        if bounds is None:
+            return []
+        new, what = incidents.step(state, ev.occurred_at.timestamp(), ev.value, bounds, k.sustain_s, k.clear_s)
+        if new is state:
+            return []
+        if new is None:
+            self.devices.delete(partition, ev.device_id)
+        else:
+            self.devices.put(partition, ev.device_id, {**new, "off": offset})
+        if what is None:
+            return []
+        src = new if what == "open" else state
+        opened = datetime.fromtimestamp(src.get("opened", src["since"]), timezone.utc)
+        inc = Incident(incident_id=f"{ev.device_id}@{int(opened.timestamp())}", version=1 if what == "open" else 2,
+                       device_id=ev.device_id, kind=ev.kind, state=what if what == "open" else "closed",
+                       opened_at=opened, closed_at=ev.occurred_at if what == "close" else None,
+                       peak_value=src["peak"], limit=src["limit"], unit=UNITS[ev.kind], lat=ev.lat, lon=ev.lon,
+                       grid_code=place.grid_code if place else None,
+                       district_code=place.district_code if place else None,
+                       street_code=place.street_code if place else None, label=c.label, department=c.department)
+        outs: list[Out] = [(INCIDENTS.name, inc.incident_id.encode(), inc.model_dump_json().encode())]
+        if what == "open":
+            outs.append(alert_out(alert_rules.incident_opened(inc.model_dump(mode="json"), ev.occurred_at)))
+        return outs
+
+
+@dataclass(frozen=True)
+class _Chosen:
+    label: str

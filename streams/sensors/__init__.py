@@ -1,0 +1,1 @@
+"""Sensor readings → incidents (sustained over-limit with hysteresis); device alerts → cases."""

@@ -1,0 +1,85 @@
+"""Key-value state over a Faust table, with the changelog partition given explicitly.
+
+Faust sends a table write to the changelog partition of the *current* event. With `take_events` a batch
+mixes partitions, and timers have no current event, so the agents name the partition themselves: the
+source partition the key belongs to (co-partitioning is kept by construction: every key is only ever
+written for one partition). Values are JSON (orjson) bytes; `DictKV` is the same interface for unit tests.
+"""
+from __future__ import annotations
+
+from typing import Iterator, Protocol
+
+import orjson
+
+
+class KV(Protocol):
+    def get(self, key: str) -> dict | None: ...
+
+    def put(self, partition: int, key: str, value: dict) -> None: ...
+
+    def delete(self, partition: int, key: str) -> None: ...
+
+    def items(self) -> Iterator[tuple[str, dict]]: ...
+
+
+class DictKV:
+    def __init__(self):
+        self.data: dict[str, dict] = {}
+        self.partitions: dict[str, int] = {}
+
+    def get(self, key: str) -> dict | None:
+        v = self.data.get(key)
+        return orjson.loads(orjson.dumps(v)) if v is not None else None  # a copy, like a real store
+
+    def put(self, partition: int, key: str, value: dict) -> None:
+        self.data[key] = orjson.loads(orjson.dumps(value))
+        self.partitions[key] = partition
+
+    def delete(self, partition: int, key: str) -> None:
+        self.data.pop(key, None)
+
+    def items(self) -> Iterator[tuple[str, dict]]:
+        for k, v in list(self.data.items()):
+            yield k, v
+
+
+class TableKV:
+    """A Faust table (key and value raw bytes) used through `KV`.
+
+    Decoded values are cached against the exact bytes object stored, so a value replaced by changelog
+    recovery is decoded afresh. Callers may mutate what `get` returns only to `put` it back.
+    """
+
+    def __init__(self, table):
+        self.table = table
+        self._decoded: dict[bytes, tuple[bytes, dict]] = {}
+
+    def _load(self, k: bytes, raw: bytes) -> dict:
+        hit = self._decoded.get(k)
+        if hit is not None and hit[0] is raw:
+            return hit[1]
+        value = orjson.loads(raw)
+        self._decoded[k] = (raw, value)
+        return value
+
+    def get(self, key: str) -> dict | None:
+        k = key.encode()
+        raw = self.table.data.get(k)
+        return self._load(k, raw) if raw is not None else None
+
+    def put(self, partition: int, key: str, value: dict) -> None:
+        k, v = key.encode(), orjson.dumps(value)
+        self.table.data[k] = v
+        self._decoded[k] = (v, value)
+        self.table.send_changelog(partition, k, v)
+
+    def delete(self, partition: int, key: str) -> None:
+        k = key.encode()
+        if k in self.table.data:
+            del self.table.data[k]
+        self._decoded.pop(k, None)
+        self.table.send_changelog(partition, k, None, value_serializer="raw")
+
+    def items(self) -> Iterator[tuple[str, dict]]:
+        for k, v in list(self.table.data.items()):
+            yield k.decode(), self._load(k, v)
