@@ -31,7 +31,7 @@ def decode(model: type[M], payload: bytes | None, *, topic: str, partition: int,
             except UnicodeDecodeError as u:
                 return dead("encoding", f"not UTF-8 at byte {u.start} (GBK? re-encode as UTF-8)")
             return dead("invalid_json", first["msg"])
-        if any(err["loc"] and err["loc"][0] in _TIME_FIELDS for err in e.errors()):
+        if any(err["loc"] and err["loc"][0] in _TIME_FIELDS and err["type"] != "missing" for err in e.errors()):
             reason = "timestamp"
         else:
             reason = "schema"

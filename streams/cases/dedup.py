@@ -33,7 +33,8 @@ def decide(state: dict | None, case: dict) -> tuple[dict, dict, str | None]:
                 _hot(state, case.get("grid_code"), t)
             return state, {**case, "duplicate_of": primary, "hot_spot": hot if primary is None else False}, primary
     newest = max([t, *(r[3] for r in state["recent"])])
-    recent = [r for r in state["recent"] if r[3] >= newest - DUP_SECONDS]
+    # Kept twice the merge window so a replay after a restart still finds its first decision.
+    recent = [r for r in state["recent"] if r[3] >= newest - 2 * DUP_SECONDS]
     primary = None
     if case.get("lat") is not None:
         for rec in recent:

@@ -50,6 +50,8 @@ def open_case(state: dict | None, draft: dict, partition: int, tax: Taxonomy) ->
     if tax.by_label(case["label"]).page:
         alerts.append(alert_rules.emergency_case(case, _ts(case["received_at"])))
     pending, state["pending"] = sorted(state["pending"], key=lambda x: x[0]), []
+    if pending:
+        state["hl"] = pending[0][0] - 1  # they were only buffered: apply them now
     for offset, ev in pending:
         state, o, a = apply_ticket(state, ev, offset, tax)
         outs += o

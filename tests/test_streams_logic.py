@@ -1,0 +1,260 @@
+"""Pure streams logic: calendar, hysteresis, duplicates, case lifecycle, exact minute counts, intake checks."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+
+from cityops.models import SensorEvent, TicketEvent
+from cityops.taxonomy import load_taxonomy
+from streams.aggregates.combine import Combiner
+from streams.aggregates.windows import MinuteCounts
+from streams.cases import dedup, lifecycle
+from streams.dispatch import due_at, working_minutes_between
+from streams.sensors.incidents import step
+from streams.state import DictKV
+
+TAX = load_taxonomy()
+WH = TAX.working_hours
+SH = ZoneInfo("Asia/Shanghai")
+
+
+# -- calendar ---------------------------------------------------------------------------------------
+starts = st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2030, 12, 31),
+                      timezones=st.just(timezone.utc))
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(start=starts, minutes=st.integers(min_value=1, max_value=5000))
+def test_due_time_spends_exactly_the_limit_in_working_hours(start, minutes):
+    due = due_at(start, minutes, WH)
+    assert due > start
+    assert working_minutes_between(start, due, WH) == pytest.approx(minutes, abs=1e-6)
+    local = due.astimezone(SH)
+    assert local.weekday() < 5  # due inside or at the end of a working period
+    assert any(a <= local.time().replace(tzinfo=None) <= b for a, b in WH.periods)
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(start=starts, minutes=st.integers(min_value=1, max_value=600))
+def test_clock_limits_run_on_the_clock(start, minutes):
+    assert due_at(start, minutes, WH, clock=True) == start + timedelta(minutes=minutes)
+
+
+def test_friday_evening_ticket_is_due_monday_morning():
+    fri = datetime(2026, 7, 17, 18, 0, tzinfo=SH)  # Friday after work
+    assert due_at(fri, 120, WH).astimezone(SH) == datetime(2026, 7, 20, 10, 30, tzinfo=SH)
+    lunch = datetime(2026, 7, 15, 11, 30, tzinfo=SH)  # 30 min before lunch, 90 after
+    assert due_at(lunch, 120, WH).astimezone(SH) == datetime(2026, 7, 15, 15, 0, tzinfo=SH)
+
+
+# -- hysteresis -------------------------------------------------------------------------------------
+B = (2.0, 1.6)
+
+
+def run(readings, sustain=300, clear=300):
+    state, seen = None, []
+    for t, v in readings:
+        state, what = step(state, t, v, B, sustain, clear)
+        if what:
+            seen.append((what, t))
+    return state, seen
+
+
+def test_a_lone_spike_opens_nothing():
+    assert run([(0, 1.0), (60, 9.0), (120, 1.0), (180, 1.2)]) == (None, [])
+
+
+def test_sustained_excess_opens_then_clears_with_hysteresis():
+    over = [(t, 2.5) for t in range(0, 360, 60)]
+    hover = [(t, 1.8) for t in range(360, 1200, 60)]          # under the limit, above clear: stays open
+    under = [(t, 1.0) for t in range(1200, 1600, 60)]
+    state, seen = run(over + hover + under)
+    assert seen == [("open", 300), ("close", 1500)] and state is None
+
+
+# -- duplicates and hot spots -----------------------------------------------------------------------
+def case(cid, lat, lon, minute, grid="370303001001001"):
+    t = datetime(2026, 7, 1, 10, 0, tzinfo=timezone.utc) + timedelta(minutes=minute)
+    return {"case_id": cid, "occurred_at": t.isoformat(), "lat": lat, "lon": lon, "grid_code": grid}
+
+
+def test_reports_within_50m_and_30min_merge_and_replays_decide_the_same():
+    s, a, p = dedup.decide(None, case("A", 36.8, 118.05, 0))
+    assert p is None and a["duplicate_of"] is None
+    s, b, p = dedup.decide(s, case("B", 36.8003, 118.05, 10))     # ~33 m, 10 min later
+    assert p == "A" and b["duplicate_of"] == "A"
+    s, c, p = dedup.decide(s, case("C", 36.8010, 118.05, 20))     # ~110 m: its own case
+    assert p is None
+    s, d, p = dedup.decide(s, case("D", 36.8, 118.05, 45))        # 45 min after A: its own case
+    assert p is None
+    assert dedup.decide(s, case("B", 36.8003, 118.05, 10))[1:] == (b, "A")
+
+
+def test_third_case_in_a_grid_within_7_days_is_a_hot_spot():
+    s = None
+    flags = []
+    for i, day in enumerate((0, 2, 5, 20)):
+        s, c, _ = dedup.decide(s, case(f"X{i}", 36.8 + i * 0.01, 118.05, day * 1440))
+        flags.append(c["hot_spot"])
+    assert flags == [False, False, True, False]
+
+
+# -- case lifecycle ---------------------------------------------------------------------------------
+def draft(label="暴露垃圾", received=datetime(2026, 7, 15, 9, 0, tzinfo=SH)):
+    cat = TAX.by_label(label)
+    return {"case_id": "T-000001", "event_id": "e0000001", "source": "hotline", "status": "created",
+            "occurred_at": received.isoformat(), "received_at": received.isoformat(), "text": "", "address": "",
+            "placed": False, "label": label, "code": cat.code, "department": cat.department, "tier": cat.tier.value,
+            "time_limit_minutes": cat.time_limit, "confidence": 0.9,
+            "due_at": due_at(received, cat.time_limit, WH, clock=cat.clock).isoformat()}
+
+
+def ticket(status, offset, **kw):
+    ev = TicketEvent(ticket_id="T-000001", status=status, occurred_at=datetime(2026, 7, 15, 10, tzinfo=SH), **kw)
+    return ev.model_dump(mode="json"), offset
+
+
+def test_lifecycle_events_before_open_wait_and_replays_apply_once():
+    ev, off = ticket("dispatched", 5, department="环卫")
+    s, out, _ = lifecycle.apply_ticket(None, ev, off, TAX)
+    assert out == [] and s["pending"]
+    s, out, alerts = lifecycle.open_case(s, draft(), 0, TAX)
+    assert [c["status"] for c in out] == ["created", "dispatched"] and [c["version"] for c in out] == [1, 2]
+    assert alerts == []
+    assert lifecycle.apply_ticket(s, ev, off, TAX)[1] == []              # the same offset again
+    assert lifecycle.open_case(s, draft(), 0, TAX)[1] == []              # opened already
+    ev, off = ticket("reopened", 6)
+    s, out, _ = lifecycle.apply_ticket(s, ev, off, TAX)
+    assert out[0]["reopen_count"] == 1 and out[0]["version"] == 3
+
+
+def test_overdue_escalates_one_tier_once_and_emergencies_page():
+    s, _, _ = lifecycle.open_case(None, draft(), 0, TAX)
+    due = datetime.fromisoformat(s["case"]["due_at"])
+    assert lifecycle.check_overdue(s, due - timedelta(seconds=1))[1] == []
+    s, out, alerts = lifecycle.check_overdue(s, due + timedelta(seconds=1))
+    assert out[0]["overdue"] and out[0]["tier"] == "community" and alerts[0].rule == "overdue_case"
+    assert lifecycle.check_overdue(s, due + timedelta(hours=1))[1] == []
+    _, _, alerts = lifecycle.open_case(None, draft("井盖缺损"), 0, TAX)
+    assert [a.rule for a in alerts] == ["emergency_case"] and alerts[0].department == "市政"
+
+
+def test_reporters_count_once_each_and_many_raise_the_tier():
+    s, _, _ = lifecycle.open_case(None, draft(), 0, TAX)
+    for r in ("R1", "R2", "R2"):
+        s, out = lifecycle.add_reporter(s, r, 0, TAX)
+    assert s["case"]["reporter_count"] == 3 and s["case"]["tier"] == "community"
+
+
+# -- minute counts ----------------------------------------------------------------------------------
+T0 = datetime(2026, 7, 15, 10, 0, tzinfo=timezone.utc).timestamp()
+
+
+def feed(mc: MinuteCounts, events):
+    for off, t, label in events:
+        mc.add("sensor.events", 0, off, t, "370303", "370303001", "sensor", label)
+    mc.flush()
+
+
+def test_replayed_events_are_not_counted_twice_and_windows_close_after_grace():
+    kv = DictKV()
+    mc = MinuteCounts(kv, grace_s=60)
+    events = [(i, T0 + i, "油烟污染") for i in range(50)]
+    feed(mc, events)
+    feed(MinuteCounts(kv, grace_s=60), events[20:])  # a restarted worker replays part of the batch
+    (partial, closed), = mc.partials()
+    assert partial["cells"] == {"370303001|sensor|油烟污染": 50} and closed is None
+    feed(mc, [(60, T0 + 200, "油烟污染")])  # watermark past the first minute + grace
+    first = [p for p, c in mc.partials() if p["minute"] == T0]
+    assert first[0]["final"]
+    feed(mc, [(61, T0 + 5, "油烟污染")])    # late: not counted
+    assert mc.late == 1
+
+
+def test_combiner_sums_partitions_and_replaces_rather_than_adds():
+    comb = Combiner(DictKV())
+    p = {"minute": int(T0), "district_code": "370303", "final": False}
+    comb.apply({**p, "origin": "sensor.events/0", "cells": {"s|sensor|x": 3}}, 0, TAX)
+    comb.apply({**p, "origin": "sensor.events/1", "cells": {"s|sensor|x": 4}}, 0, TAX)
+    comb.apply({**p, "origin": "sensor.events/0", "cells": {"s|sensor|x": 5}}, 0, TAX)
+    assert [m.count for m in comb.changed()] == [9]
+    assert comb.changed() == []
+
+
+# -- intake -----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def intake():
+    from streams.classify import Classifier
+    from streams.intake import Intake
+    from streams.placement import default_placer
+    from streams.sensors.limits import load_limits
+
+    return Intake(placer=default_placer(), classifier=Classifier.default(), taxonomy=TAX,
+                  counts=MinuteCounts(DictKV()), devices=DictKV(), limits=load_limits(), pii_key="k")
+
+
+NOW = datetime.now(timezone.utc) - timedelta(minutes=5)
+
+
+def reason(outs):
+    (topic, _, value), = outs
+    assert topic == "deadletters"
+    return orjson.loads(value)["reason"]
+
+
+@pytest.mark.parametrize("raw,why", [
+    (b"{not json", "invalid_json"),
+    ('{"ticket_id": "环卫投诉"}'.encode("gbk"), "encoding"),
+    (b"{}" + b" " * 70_000, "oversize"),
+    (b'{"ticket_id": "X-000001", "status": "created"}', "schema"),
+    (TicketEvent(ticket_id="X-000001", status="created", text="t", occurred_at=NOW).to_bytes()
+     .replace(str(NOW.year).encode(), b"1970", 1), "timestamp"),
+    (TicketEvent(ticket_id="X-000001", status="created", text="t", occurred_at=NOW, lat=0, lon=0).to_bytes(),
+     "coordinates"),
+    (TicketEvent(ticket_id="X-000001", status="created", text="t", occurred_at=NOW, lat=31.2, lon=121.5).to_bytes(),
+     "coordinates"),
+])
+def test_bad_input_becomes_a_dead_letter_with_reason_and_bytes(intake, raw, why):
+    outs = intake.hotline(raw, b"k", "hotline.tickets", 2, 41)
+    assert reason(outs) == why
+    dl = orjson.loads(outs[0][2])
+    assert (dl["partition"], dl["offset"]) == (2, 41)
+    import base64
+    assert base64.b64decode(dl["payload_b64"]) == raw
+
+
+def test_placed_and_unplaced_tickets_become_candidates(intake):
+    from cityops.registry import CityRegistry
+
+    g = next(iter(CityRegistry.default().grids.values()))
+    ev = TicketEvent(ticket_id="X-000002", status="created", text="小区门口垃圾桶满了溢出来", occurred_at=NOW,
+                     lat=g.centroid[0], lon=g.centroid[1], caller_phone="13812345678")
+    (topic, key, value), = intake.hotline(ev.to_bytes(), None, "hotline.tickets", 0, 1)
+    cand = orjson.loads(value)["case"]
+    assert topic == "streams.case-candidates" and cand["placed"] and cand["grid_code"] == g.code
+    assert cand["label"] == "垃圾满溢" and "13812345678" not in value.decode()
+    ev = TicketEvent(ticket_id="X-000003", status="created", text="有人占道经营", occurred_at=NOW,
+                     address="火星路999号")
+    cand = orjson.loads(intake.hotline(ev.to_bytes(), None, "hotline.tickets", 0, 2)[0][2])["case"]
+    assert cand["placed"] is False and key.decode().endswith("垃圾满溢")
+
+
+def test_sustained_fume_readings_open_an_incident_and_page(intake):
+    from cityops.registry import CityRegistry
+
+    g = next(iter(CityRegistry.default().grids.values()))
+    outs = []
+    for i in range(8):
+        ev = SensorEvent(device_id="FUME-1", kind="cooking_fume", value=3.1, lat=g.centroid[0], lon=g.centroid[1],
+                         occurred_at=NOW - timedelta(minutes=8 - i))
+        outs += intake.sensor(ev.to_bytes(), b"FUME-1", "sensor.events", 1, 100 + i)
+    topics = [o[0] for o in outs]
+    assert topics == ["incidents", "alerts"]
+    inc = orjson.loads(outs[0][2])
+    assert inc["state"] == "open" and inc["label"] == "油烟污染" and inc["limit"] == 2.0
+    # A replay of an already-applied reading changes nothing.
+    assert intake.sensor(ev.to_bytes(), b"FUME-1", "sensor.events", 1, 105) == []
