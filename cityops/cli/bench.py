@@ -83,5 +83,54 @@ def panels(
         out.print(f"figures written to {out_path}")
 
 
+@app.command("e2e")
+def e2e(
+    quick: bool = typer.Option(False, "--quick", help="small N (about a minute): a smoke run, not a measurement"),
+    events: int = typer.Option(0, min=0, help="events per drain (0: 100,000, or 6,000 with --quick)"),
+    latency_seconds: float = typer.Option(0, min=0, help="paced latency run length (0: 60 s, 8 s with --quick)"),
+    two_workers: bool = typer.Option(True, "--two-workers/--one-worker", help="also drain with 2 workers"),
+    as_json: bool = typer.Option(False, "--json", help="print the figures as JSON (nothing else on stdout)"),
+    write: bool = typer.Option(True, "--write/--no-write", help="write docs/benchmarks.md and docs/benchmarks.png"),
+    docs: Path = typer.Option(Path("docs"), help="where benchmarks.md/.png go"),
+) -> None:
+    """Whole pipeline on a stack of its own: throughput, latency to queryable and to alert, memory, baseline, scaling."""
+    import sys
+
+    from bench.e2e import markdown, run, to_json
+    from bench.e2e import write as write_docs
+
+    err = Console(stderr=True)
+    r = run(quick=quick, events=events or None, latency_s=latency_seconds or None, two_workers=two_workers,
+            progress=lambda m: err.print(m, highlight=False))
+    command = "cityops bench e2e" + "".join(f" {a}" for a in sys.argv[3:])
+    if write:
+        write_docs(r, command, docs / "benchmarks.md", docs / "benchmarks.png")
+        err.print(f"wrote {docs / 'benchmarks.md'} and {docs / 'benchmarks.png'}")
+    if as_json:
+        print(to_json(r))
+    else:
+        out.print(markdown(r, command), markup=False, highlight=False)
+
+
+@app.command("all")
+def run_all(quick: bool = typer.Option(False, "--quick", help="pass --quick to the benchmarks that have it")) -> None:
+    """Every benchmark in turn, each in its own process (the end-to-end one last)."""
+    import subprocess
+    import sys
+
+    names = [c.name or c.callback.__name__ for c in app.registered_commands]
+    order = [n for n in names if n not in ("all", "e2e")] + ["e2e"]
+    failed = []
+    for name in order:
+        out.print(f"[bold]cityops bench {name}[/]")
+        argv = [sys.executable, "-m", "cityops", "bench", name] + (["--quick"] if quick and name == "e2e" else [])
+        if subprocess.run(argv).returncode:
+            failed.append(name)
+    if failed:
+        from cityops.cli.errors import UserError
+
+        raise UserError(f"benchmarks failed: {', '.join(failed)} (see their output above)")
+
+
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="bench")

@@ -1,0 +1,436 @@
+"""`cityops bench e2e`: the whole pipeline (broker → Faust worker(s) → sink → embedded ClickHouse) on a
+stack of its own (free ports, temp dir), fed with the simulator's realistic mix.
+
+Method (docs/benchmarks.md says the same for readers):
+- Throughput: N events are pre-loaded on the source topics, then the worker(s) and the sink start and
+  drain them. The clock runs from the worker group's first offset commit (start-up, group join and
+  changelog recovery are not throughput) until the sink has committed the end of every source and output
+  topic — the sink commits only after its insert, so that is "everything processed and queryable".
+- Latency: a paced run at half the measured throughput with occurred_at = the moment of sending. A
+  watcher polls the sink group's committed offsets every 50 ms; a row is queryable from the first poll
+  that sees its partition committed past its offset. Latency = that time − occurred_at, for raw events
+  (source → warehouse) and for case updates (source → worker → cases topic → warehouse). Resolution:
+  the poll interval (50 ms) plus the commit's own round trip.
+- Alerts: when `cityops pager` exists, it runs against a webhook receiver on 127.0.0.1 that records
+  arrival times; latency = arrival − the alert's occurred_at.
+- Memory: VmHWM (peak resident set) of the worker and sink processes, read from /proc before stopping.
+- Baseline: bench/baseline.py, a plain consumer inserting the same pre-loaded messages straight into
+  ClickHouse (its own directory), timed the same way (first poll with data → last insert).
+- Scaling: the same drain with 2 workers (same broker, new pre-load; tables recover from changelogs first).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from bisect import bisect_right
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from kafka import KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaError
+
+from bench.pipeline import SINK_TOPICS, WORKER_GROUP, Pipeline, end_offsets, peak_rss_mb, query
+from cityops.topics import CASES, SOURCE_TOPICS
+
+SOURCES = [t.name for t in SOURCE_TOPICS]
+TARGET_RATE = 10_000          # events/s the pipeline should sustain end to end
+TARGET_P99_S = 2.0            # event → queryable at half that rate
+
+
+@dataclass
+class Drain:
+    workers: int
+    events: int
+    seconds: float
+    rate: float
+    wall_s: float
+
+
+@dataclass
+class Latency:
+    rate_target: float
+    rate_sent: float
+    events: int
+    raw_ms: dict[str, float]          # p50/p95/p99 source event → queryable raw row
+    case_ms: dict[str, float]         # … → queryable case update (through the worker)
+    case_worker_ms: dict[str, float]  # … → worker's processed_at (the worker's share)
+    alert_ms: dict[str, float] | None
+    alerts_delivered: int
+    samples: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    when: str
+    machine: str
+    load_before: float
+    quick: bool
+    mix: dict[str, int]
+    one_worker: Drain
+    two_workers: Drain | None
+    baseline: dict
+    latency: Latency
+    peak_mb: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+
+    def checks(self) -> dict[str, bool]:
+        return {
+            f"sustains ≥ {TARGET_RATE:,} events/s end to end": self.one_worker.rate >= TARGET_RATE,
+            f"p99 event → queryable case < {TARGET_P99_S:.0f} s at half rate":
+                bool(self.latency.case_ms) and self.latency.case_ms.get("p99", 1e12) < TARGET_P99_S * 1000,
+            "pipeline ≥ half the baseline's throughput": self.one_worker.rate >= 0.5 * self.baseline["rate"],
+        }
+
+
+# -- commit watcher ---------------------------------------------------------------------------------
+class Watcher(threading.Thread):
+    """Polls committed offsets of a group; `when(tp, offset)` is the first time it saw offset stored."""
+
+    def __init__(self, bootstrap: str, group: str, every: float = 0.05):
+        super().__init__(daemon=True, name=f"watch-{group}")
+        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        self.group, self.every = group, every
+        self.seen: dict[TopicPartition, tuple[list[float], list[int]]] = {}
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            try:
+                found = self.admin.list_group_offsets(self.group).get(self.group, {})
+            except KafkaError:
+                found = {}
+            now = time.time()
+            for tp, om in found.items():
+                ts, offs = self.seen.setdefault(tp, ([], []))
+                if not offs or om.offset > offs[-1]:
+                    ts.append(now)
+                    offs.append(om.offset)
+            self.halt.wait(self.every)
+        self.admin.close()
+
+    def first_commit(self) -> float | None:
+        return min((ts[0] for ts, _ in self.seen.values() if ts), default=None)
+
+    def when(self, topic: str, partition: int, offset: int) -> float | None:
+        ts, offs = self.seen.get(TopicPartition(topic, partition), ([], []))
+        i = bisect_right(offs, offset)      # first commit > offset stores it
+        return ts[i] if i < len(ts) else None
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(5)
+
+
+# -- load -------------------------------------------------------------------------------------------
+def _producer(bootstrap: str) -> KafkaProducer:
+    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20, batch_size=512 * 1024,
+                         max_request_size=2 * 1024 * 1024)
+
+
+def simulate(n: int, seed: int, rate: float, end: datetime):
+    """N simulator events whose event times end just before `end`, spaced as a city sending `rate`/s."""
+    from producers.simulator import Simulator
+
+    sim = Simulator(seed=seed, start=end - timedelta(seconds=n / rate + 60), density=rate)
+    horizon = end.timestamp() - 1
+    out = []
+    for topic, ev in sim:
+        if len(out) >= n or ev.occurred_at.timestamp() > horizon:
+            break
+        out.append((topic, ev))
+    return out
+
+
+def preload(bootstrap: str, n: int, seed: int) -> Counter:
+    producer = _producer(bootstrap)
+    mix: Counter = Counter()
+    for topic, ev in simulate(n, seed, TARGET_RATE, datetime.now(timezone.utc)):
+        producer.send(topic.name, key=topic.key_of(ev), value=ev.to_bytes())
+        mix[topic.name] += 1
+    producer.flush()
+    producer.close()
+    return mix
+
+
+def paced(bootstrap: str, rate: float, seconds: float, seed: int) -> tuple[int, float]:
+    """Send at `rate` for `seconds`, stamping occurred_at/received_at with the sending moment."""
+    import orjson
+
+    n = int(rate * seconds)
+    events = [(t.name, t.key_of(ev), ev.model_dump(mode="json", exclude_none=True))
+              for t, ev in simulate(n, seed, rate, datetime.now(timezone.utc))]
+    producer = _producer(bootstrap)
+    t0 = time.perf_counter()
+    for i, (topic, key, body) in enumerate(events):
+        ahead = i / rate - (time.perf_counter() - t0)
+        if ahead > 0.002:
+            time.sleep(ahead)
+        stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        body["occurred_at"] = body["received_at"] = stamp
+        producer.send(topic, key=key, value=orjson.dumps(body))
+    producer.flush()
+    elapsed = time.perf_counter() - t0
+    producer.close()
+    return len(events), len(events) / elapsed
+
+
+# -- runs -------------------------------------------------------------------------------------------
+def drain(pipe: Pipeline, workers: int, events: int, timeout: float) -> tuple[Drain, dict[str, float]]:
+    """Start `workers` workers and the sink on a pre-loaded backlog; time it; stop them; peak memory."""
+    t0 = time.monotonic()
+    watcher = Watcher(pipe.bootstrap, WORKER_GROUP, every=0.1)
+    watcher.start()
+    names = [f"worker-{i + 1}" for i in range(workers)]
+    try:
+        for name in names:
+            pipe.start_worker(name)
+        pipe.start_sink()
+        pipe.wait_processed(timeout=timeout)
+        done = time.time()
+        peaks = {name: peak_rss_mb(pipe.pid(name)) or 0.0 for name in [*names, "sink"]}
+    finally:
+        watcher.stop()
+    start = watcher.first_commit() or done
+    seconds = max(done - start, 1e-3)
+    return Drain(workers, events, seconds, events / seconds, time.monotonic() - t0), peaks
+
+
+def _percentiles(xs: list[float]) -> dict[str, float]:
+    if not xs:
+        return {}
+    xs = sorted(xs)
+    pick = lambda q: xs[min(len(xs) - 1, int(q * len(xs)))]  # noqa: E731
+    return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99), "max": xs[-1], "n": len(xs)}
+
+
+def latency_run(pipe: Pipeline, dsn: str, rate: float, seconds: float, seed: int) -> tuple[Latency, dict]:
+    """Pipeline already running and caught up: paced load, then read back which rows became queryable when."""
+    start_ms = int(time.time() * 1000)
+    watcher = Watcher(pipe.bootstrap, pipe.sink_group)
+    watcher.start()
+    pager = Pager.start(pipe)
+    try:
+        sent, achieved = paced(pipe.bootstrap, rate, seconds, seed)
+        pipe.wait_processed(timeout=max(120.0, seconds * 4))
+        if pager:
+            pager.settle()
+    finally:
+        watcher.stop()
+        if pager:
+            pager.stop()
+    peaks = {name: peak_rss_mb(pipe.pid(name)) or 0.0 for name in ("worker-1", "sink")}
+    pipe.stop("sink")   # the warehouse directory is the sink's: read it once the sink is gone
+    since = f"fromUnixTimestamp64Milli({start_ms})"
+    rows = query(dsn, {
+        "raw": " UNION ALL ".join(
+            f"SELECT '{t.name}', kafka_partition, kafka_offset, toUnixTimestamp64Milli(occurred_at) "
+            f"FROM {table} WHERE occurred_at >= {since}"
+            for t, table in zip(SOURCE_TOPICS, ("raw_tickets", "sensor_events", "raw_app_reports"))),
+        "cases": "SELECT kafka_partition, kafka_offset, toUnixTimestamp64Milli(occurred_at), "
+                 f"toUnixTimestamp64Milli(processed_at) FROM case_history WHERE occurred_at >= {since}",
+        "alerts": "SELECT alert_id, toUnixTimestamp64Milli(occurred_at) FROM alerts FINAL "
+                  f"WHERE raised_at >= {since}",
+    })
+
+    def lat(topic, p, o, occurred_ms):
+        t = watcher.when(topic, int(p), int(o))
+        return None if t is None else t * 1000 - int(occurred_ms)
+
+    raw = [x for r in rows["raw"] if (x := lat(r[0], r[1], r[2], r[3])) is not None]
+    cases = [x for r in rows["cases"] if (x := lat(CASES.name, r[0], r[1], r[2])) is not None]
+    worker = [int(r[3]) - int(r[2]) for r in rows["cases"]]
+    alerts: list[float] = []
+    if pager:
+        occurred = {a: int(ms) for a, ms in rows["alerts"]}
+        for a, times in pager.receiver.delivered(list(occurred)).items():
+            alerts += [t * 1000 - occurred[a] for t in times[:1]]
+    return Latency(rate, achieved, sent, _percentiles(raw), _percentiles(cases), _percentiles(worker),
+                   _percentiles(alerts) if pager else None, len(alerts),
+                   samples={"raw": raw, "cases": cases, "alerts": alerts}), peaks
+
+
+class Pager:
+    """`cityops pager` against a local webhook receiver; None when the command does not exist (yet)."""
+
+    def __init__(self, pipe: Pipeline, receiver):
+        self.pipe, self.receiver = pipe, receiver
+
+    @classmethod
+    def start(cls, pipe: Pipeline):
+        from bench.webhook import Receiver, pager_argv
+
+        argv = pager_argv()
+        if argv is None:
+            return None
+        receiver = Receiver()
+        pipe._start("pager", [*argv, "--webhook", receiver.url], {**pipe.env})
+        return cls(pipe, receiver)
+
+    def settle(self, quiet_s: float = 3.0) -> None:
+        self.receiver.wait_quiet(quiet_s)
+
+    def stop(self) -> None:
+        self.pipe.stop("pager")
+        self.receiver.close()
+
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(quick: bool = False, events: int | None = None, latency_s: float | None = None, seed: int = 7,
+        two_workers: bool = True, progress=print) -> Result:
+    from bench.baseline import run as baseline
+    from cityops.settings import get_settings
+    from cityops.stack.kafka import Broker
+
+    n = events or (6_000 if quick else 100_000)
+    latency_s = latency_s or (8.0 if quick else 60.0)
+    home = Path(tempfile.mkdtemp(prefix="cityops-bench-e2e-"))
+    env = {"CITYOPS_DATA_DIR": str(home / "broker"), "CITYOPS_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+           "CITYOPS_KAFKA_CONTROLLER_PORT": str(free_port()), "CITYOPS_WORKER_PORT": str(free_port())}
+    os.environ.update(env)
+    get_settings.cache_clear()
+    dsn = f"chdb://{home / 'clickhouse'}"
+    penv = {**os.environ, "PYTHONUNBUFFERED": "1", "CITYOPS_CLICKHOUSE_URL": dsn,
+            "PYTHONPATH": str(Path(__file__).parents[1])}
+    load = os.getloadavg()[0]
+    broker = Broker(get_settings())
+    pipe = Pipeline(penv, home, sink_group="bench-sink")
+    notes: list[str] = []
+    try:
+        progress("starting Kafka…")
+        broker.up()
+        bootstrap = env["CITYOPS_BOOTSTRAP_SERVERS"]
+        progress(f"pre-loading {n:,} simulator events…")
+        before = end_offsets(bootstrap, SOURCES)
+        mix = preload(bootstrap, n, seed)
+        after = end_offsets(bootstrap, SOURCES)
+        progress("draining with 1 worker…")
+        one, peaks = drain(pipe, 1, sum(mix.values()), timeout=600 + n / 100)
+        progress(f"  {one.rate:,.0f} events/s; latency run at {one.rate / 2:,.0f}/s for {latency_s:.0f} s…")
+        lat, peaks_lat = latency_run(pipe, dsn, one.rate / 2, latency_s, seed + 1)
+        peaks = {k: max(v, peaks_lat.get(k, 0.0)) for k, v in peaks.items()}
+        pipe.stop()
+        two = None
+        if two_workers:
+            progress(f"pre-loading {n:,} more; draining with 2 workers…")
+            mix2 = preload(bootstrap, n, seed + 2)
+            two, peaks2 = drain(pipe, 2, sum(mix2.values()), timeout=600 + n / 100)
+            peaks.update({f"{k} (2-worker run)": v for k, v in peaks2.items()})
+            pipe.stop()
+        progress("baseline: plain consumer → ClickHouse on the first pre-load…")
+        base = baseline(bootstrap, f"chdb://{home / 'baseline'}", before, after)
+    finally:
+        pipe.stop()
+        broker.down()
+    if lat.alert_ms is None:
+        notes.append("alert latency not measured: no `cityops pager` command in this checkout")
+    result = Result(datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                    f"{platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}",
+                    load, quick, dict(mix), one, two, base, lat, peaks, notes)
+    shutil.rmtree(home, ignore_errors=True)
+    return result
+
+
+def to_json(r: Result) -> str:
+    d = asdict(r)
+    d["latency"].pop("samples", None)
+    d["checks"] = r.checks()
+    return json.dumps(d, ensure_ascii=False, indent=2)
+
+
+def _pct(p: dict | None) -> str:
+    if not p:
+        return "—"
+    return f"{p['p50'] / 1000:.2f} / {p['p95'] / 1000:.2f} / {p['p99'] / 1000:.2f} s (n = {p['n']:,})"
+
+
+def markdown(r: Result, command: str) -> str:
+    lat = r.latency
+    mix = ", ".join(f"{k} {v:,}" for k, v in sorted(r.mix.items(), key=lambda kv: -kv[1]))
+    rows = [("pipeline, 1 worker", r.one_worker.events, r.one_worker.seconds, r.one_worker.rate)]
+    if r.two_workers:
+        rows.append(("pipeline, 2 workers", r.two_workers.events, r.two_workers.seconds, r.two_workers.rate))
+    rows.append(("baseline: plain consumer → ClickHouse", r.baseline["events"], r.baseline["seconds"],
+                 r.baseline["rate"]))
+    table = "\n".join(f"| {n} | {e:,} | {s:.1f} | **{v:,.0f}** |" for n, e, s, v in rows)
+    scaling = (f"{r.two_workers.rate / r.one_worker.rate:.2f}× with 2 workers" if r.two_workers else "not run")
+    checks = "\n".join(f"- {'met' if ok else '**not met**'}: {name}" for name, ok in r.checks().items())
+    peaks = ", ".join(f"{k} {v:,.0f} MiB" for k, v in r.peak_mb.items())
+    notes = "".join(f"- {n}\n" for n in r.notes)
+    return f"""# Benchmarks: the pipeline end to end
+
+Produced by `{command}` on {r.when}; machine: {r.machine}; 1-min load average before the run
+{r.load_before:.1f} (other work shares these 2 cores, so figures move with it). Plot: `docs/benchmarks.png`.
+{"**Quick mode** (small N): a smoke run, not a measurement." if r.quick else ""}
+
+## Results
+
+Input: the simulator's realistic mix ({mix}), 4 partitions per topic, one-node Kafka 3.9.1 (KRaft),
+embedded ClickHouse (chdb), worker(s) and sink as separate processes, all on this machine.
+
+| run | events | seconds | events/s |
+|---|---:|---:|---:|
+{table}
+
+- Pipeline / baseline: **{r.one_worker.rate / r.baseline['rate']:.2f}** of the baseline's throughput.
+- Scaling: {scaling} (both processes share the same 2 cores with the broker and the sink).
+- Latency at {lat.rate_sent:,.0f} events/s sent for {lat.events / max(lat.rate_sent, 1):.0f} s (half the 1-worker
+  throughput), p50 / p95 / p99:
+  - event → raw row queryable (sink only): {_pct(lat.raw_ms)}
+  - event → case update queryable (worker + sink): {_pct(lat.case_ms)}
+  - of which event → worker's `processed_at`: {_pct(lat.case_worker_ms)}
+  - event → alert delivered to the webhook: {_pct(lat.alert_ms)}
+- Peak memory (VmHWM): {peaks}.
+
+Targets:
+{checks}
+
+{notes}
+## Method
+
+- Stack: `cityops bench e2e` starts its own broker on free ports in a temp dir, then the worker(s)
+  (`cityops worker`) and the sink (`cityops sink`) as subprocesses, exactly as deployed.
+- Throughput: N simulator events are pre-loaded on the source topics; then the worker(s) and sink start
+  and drain them. The clock runs from the worker group's first offset commit (so start-up, group join and
+  changelog recovery are excluded) to the moment the sink group has committed the end offset of every
+  source and output topic. The sink commits only after its insert returned, so that moment is
+  "everything processed and queryable in ClickHouse".
+- Latency: with the pipeline running and caught up, events are sent at half the measured throughput with
+  `occurred_at` stamped at the moment of sending. A watcher polls the sink group's committed offsets every
+  50 ms; a row is queryable from the first poll that sees its partition committed past the row's offset
+  (rows are read back from the warehouse afterwards with their Kafka partition/offset and `occurred_at`).
+  Resolution: the 50 ms poll. Polling the embedded warehouse itself is not possible while the sink runs
+  (one process per chdb directory), and the sink's commit-after-insert makes the offset an exact proxy.
+- Alert latency: `cityops pager` runs against a webhook receiver on 127.0.0.1 (bench/webhook.py) that
+  records arrival times; latency = arrival − the alert's `occurred_at` (matched by alert id).
+- Baseline: bench/baseline.py consumes the same pre-loaded messages with a plain kafka-python consumer and
+  inserts the raw value into one MergeTree table in 50,000-row batches, committing after each insert (no
+  validation, no processing, no outputs), timed from its first poll with data to its last insert.
+- Scaling: a second pre-load drained by 2 workers (same broker; their tables first recover from the
+  changelogs, which the clock excludes).
+- Memory: VmHWM of each process from /proc before it is stopped.
+"""
+
+
+def write(r: Result, command: str, md_path: Path, png_path: Path) -> None:
+    from bench.plot import plot
+
+    md_path.parent.mkdir(parents=True, exist_ok=True)
+    md_path.write_text(markdown(r, command))
+    plot(r, png_path)
