@@ -29,7 +29,7 @@ def run(events: int, repeat: int, progress=lambda msg: None) -> tuple[list[tuple
     migrate(client)
     progress(f"generating {events:,} events…")
     counts = simdata.fill(client, simdata.Mix.of(events), simdata.registry_grids(get_settings()))
-    client.command("SYSTEM STOP MERGES")   # no background merge competes with the timed queries
+    _settle(client, progress)
     units = Units.of(get_settings())
     queries = [(p.key, p.title, p.render(units), timedelta(hours=6)) for p in PANELS]
     queries += [(f"rule:{r.key}", r.title, alerting.rule_sql(r), timedelta(seconds=r.window_s)) for r in alerting.RULES]
@@ -47,6 +47,20 @@ def run(events: int, repeat: int, progress=lambda msg: None) -> tuple[list[tuple
     return results, counts
 
 
+def _settle(client, progress, limit_s: float = 600) -> None:
+    """Waits for the background merges the bulk insert started, as a running warehouse would have done them:
+    timing against hundreds of fresh parts would measure the insert, not the cockpit."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        running = client.query("SELECT count() FROM system.merges").result_rows[0][0]
+        parts = client.query("SELECT count() FROM system.parts WHERE active AND database = currentDatabase()"
+                             ).result_rows[0][0]
+        progress(f"waiting for background merges ({running} running, {parts} parts)…")
+        if not running:
+            return
+        time.sleep(2)
+
+
 def report(events: int, repeat: int, progress=lambda msg: None) -> str:
     results, counts = run(events, repeat, progress)
     raw = counts["raw_tickets"] + counts["sensor_events"] + counts["raw_app_reports"]
@@ -56,7 +70,7 @@ def report(events: int, repeat: int, progress=lambda msg: None) -> str:
              f"({counts['raw_tickets']:,} ticket events, {counts['sensor_events']:,} sensor readings, "
              f"{counts['raw_app_reports']:,} app reports) over 30 days, {counts['case_current']:,} cases; "
              f"embedded ClickHouse (chdb), {os.cpu_count()} cores, Python {platform.python_version()}. "
-             f"Median of {repeat} runs after one warm-up; target < {TARGET_MS} ms.", "",
+             f"Background merges settled first; median of {repeat} runs after one warm-up; target < {TARGET_MS} ms.", "",
              "| panel | query | median ms | max ms |", "|---|---|---:|---:|"]
     lines += [f"| {title} | `{key}` | {median:.1f} | {worst:.1f} |" for key, title, median, worst in results]
     lines += ["", f"All under {TARGET_MS} ms." if not slow else f"Over {TARGET_MS} ms: {', '.join(slow)}.", ""]
