@@ -19,31 +19,32 @@ KEEP_S = 3 * 3600
 
 class Combiner:
     """Partials in, MinuteCounts out on a tick: a cell updated by many partials between ticks is sent once.
-    What was emitted is remembered in memory only, so after a restart every cell is sent again (harmless:
-    the sink keeps the latest count per cell)."""
+    What was emitted is remembered in memory only, so after a restart (or when a rebalance brings other
+    partitions' entries) every cell is sent again: harmless, the sink keeps the latest count per cell, and
+    nothing applied just before a crash goes unsent."""
 
     def __init__(self, kv: KV):
         self.kv = kv
-        self._dirty: set[str] = set()
+        self._seen: dict[str, int] = {}
         self._emitted: dict[str, dict[str, int]] = {}
 
     def apply(self, partial: dict, partition: int, tax: Taxonomy) -> list[Alert]:
         minute, district = partial["minute"], partial["district_code"]
         key = f"{minute}|{district}"
-        self._dirty.add(key)
-        entry = self.kv.get(key) or {"by": {}, "p": partition}
+        entry = self.kv.get(key) or {"by": {}, "p": partition, "v": 0}
         if entry["by"].get(partial["origin"]) == partial["cells"]:
             return []
         entry["by"][partial["origin"]] = partial["cells"]
+        entry["v"] += 1
         self.kv.put(partition, key, entry)
         return _anomalies(self.kv, entry, minute, district, partition, tax)
 
     def changed(self) -> list[MinuteCount]:
         out = []
-        for key in self._dirty:
-            entry = self.kv.get(key)
-            if entry is None:
+        for key, entry in self.kv.items():
+            if key.startswith("base|") or self._seen.get(key) == entry["v"]:
                 continue
+            self._seen[key] = entry["v"]
             minute, district = key.split("|", 1)
             at = datetime.fromtimestamp(int(minute), timezone.utc)
             totals: dict[str, int] = {}
@@ -57,11 +58,11 @@ class Combiner:
                     out.append(MinuteCount(minute=at, district_code=district, street_code=street, source=source,
                                            label=label, count=total))
                     sent[cell] = total
-        self._dirty.clear()
         return out
 
     def forget(self, key: str) -> None:
         self._emitted.pop(key, None)
+        self._seen.pop(key, None)
 
 
 def _anomalies(kv: KV, entry: dict, minute: int, district: str, partition: int, tax: Taxonomy) -> list[Alert]:
