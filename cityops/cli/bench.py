@@ -134,3 +134,20 @@ def run_all(quick: bool = typer.Option(False, "--quick", help="pass --quick to t
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="bench")
+
+
+@app.command("streams")
+def streams(
+    events: int = typer.Option(200_000, min=1000, help="simulator events pre-loaded onto the source topics"),
+    out_path: Path = typer.Option(Path("docs/benchmarks-streams.md"), "--out"),
+    write: bool = typer.Option(True, "--write/--no-write"),
+) -> None:
+    """One streams worker draining pre-loaded simulator events (its own temporary broker on free ports)."""
+    from bench.streams import append, run
+
+    with out.status(f"pre-loading {events:,} events and timing one worker…"):
+        md = run(events)
+    out.print(md, markup=False, highlight=False)
+    if write:
+        append(out_path, md)
+        out.print(f"appended to {out_path}")
