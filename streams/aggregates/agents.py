@@ -13,12 +13,14 @@ from streams.app import app
 from streams.intake import alert_out
 from streams.runtime import combined_table, counts, owned, owns, processing_error, send_all, topics
 from streams.state import TableKV
+from streams.timers import guarded
 
 EMIT_S = 2.0
 combined_kv = TableKV(combined_table)
 
 
 @app.timer(EMIT_S)
+@guarded
 async def emit_partials():
     """Send changed and closed windows; a closed one is forgotten only after its final count is sent."""
     partials = counts.partials(owned())
@@ -37,6 +39,7 @@ def combine(kv, value: bytes, partition: int, tax) -> list:
 
 
 @app.timer(EMIT_S)
+@guarded
 async def emit_counts():
     """MinuteCounts of the cells changed since the last tick (one per cell, however many partials came)."""
     await send_all([(AGGREGATES.name, m.district_code.encode(), m.model_dump_json().encode())
@@ -58,11 +61,12 @@ async def minutes(stream):
 
 
 @app.timer(60.0)
+@guarded
 async def expire_minutes():
     kv = combined_kv
     now = time.time()
     for key, value in list(kv.items()):
-        m = key.split("|", 1)[0]
-        if m.isdigit() and int(m) < now - combine_logic.KEEP_S and owns(MINUTE_PARTIALS.name, value["p"]):
+        if (combine_logic.minute_entry(key, value) and int(key.split("|", 1)[0]) < now - combine_logic.KEEP_S
+                and owns(MINUTE_PARTIALS.name, value["p"])):
             kv.delete(value["p"], key)
             combiner.forget(key)

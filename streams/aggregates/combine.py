@@ -6,6 +6,7 @@ Partials are keyed by district, so both keys of a district live in one partition
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 
 from cityops.models.aggregates import MinuteCount
@@ -15,6 +16,17 @@ from streams.alerts import rules as alert_rules
 from streams.state import KV
 
 KEEP_S = 3 * 3600
+log = logging.getLogger(__name__)
+
+
+def minute_entry(key: str, entry) -> bool:
+    """Whether `key`/`entry` is a combined minute cell. The table can hold other shapes: the `base|`
+    baselines, entries written by an older version, and — through faust-streaming 0.15.3's recovery,
+    which applies a changelog event of an unassigned partition to the previous event's table — another
+    table's entries. Those are skipped, never crash a timer."""
+    minute, _, _ = key.partition("|")
+    return (minute.isdigit() and isinstance(entry, dict) and isinstance(entry.get("by"), dict)
+            and isinstance(entry.get("v"), int))
 
 
 class Combiner:
@@ -31,7 +43,11 @@ class Combiner:
     def apply(self, partial: dict, partition: int, tax: Taxonomy) -> list[Alert]:
         minute, district = partial["minute"], partial["district_code"]
         key = f"{minute}|{district}"
-        entry = self.kv.get(key) or {"by": {}, "p": partition, "v": 0}
+        entry = self.kv.get(key)
+        if not minute_entry(key, entry):
+            if entry is not None:
+                log.warning("minute-counts: replacing an entry of another shape under %r", key)
+            entry = {"by": {}, "p": partition, "v": 0}
         if entry["by"].get(partial["origin"]) == partial["cells"]:
             return []
         entry["by"][partial["origin"]] = partial["cells"]
@@ -42,7 +58,7 @@ class Combiner:
     def changed(self) -> list[MinuteCount]:
         out = []
         for key, entry in self.kv.items():
-            if key.startswith("base|") or self._seen.get(key) == entry["v"]:
+            if not minute_entry(key, entry) or self._seen.get(key) == entry["v"]:
                 continue
             self._seen[key] = entry["v"]
             minute, district = key.split("|", 1)

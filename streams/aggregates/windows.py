@@ -60,10 +60,12 @@ class MinuteCounts:
         marks: dict[str, float] = {}
         entries = []
         for key, value in self.kv.items():
+            if not isinstance(value, dict):
+                continue
             if key.startswith("wm|"):
-                marks[key[3:]] = value["wm"]
-            elif owned is None or value["origin"] in owned:
-                entries.append((key, value))
+                marks[key[3:]] = value.get("wm", 0.0)
+            elif "cells" in value and (owned is None or value.get("origin") in owned):
+                entries.append((key, value))  # other shapes: see combine.minute_entry
         out = []
         for key, e in entries:
             closed = e["minute"] + 60 + self.grace_s <= marks.get(e["origin"], 0.0)

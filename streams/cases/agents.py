@@ -14,6 +14,7 @@ from streams.cases import lifecycle
 from streams.intake import alert_out
 from streams.runtime import case_table, dedup_table, owns, processing_error, send_all, topics
 from streams.state import TableKV
+from streams.timers import guarded
 
 OVERDUE_CHECK_S = 5.0
 cases_kv = TableKV(case_table)
@@ -92,6 +93,7 @@ def overdue_sweep(kv, now: datetime, owned) -> list:
 
 
 @app.timer(OVERDUE_CHECK_S)
+@guarded
 async def overdue():
     outs = overdue_sweep(cases_kv, datetime.now(timezone.utc), lambda p: owns(CASE_COMMANDS.name, p))
     await send_all(outs)
