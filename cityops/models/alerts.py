@@ -20,6 +20,7 @@ class AlertRule(StrEnum):
     emergency_case = "emergency_case"
     overdue_case = "overdue_case"
     volume_anomaly = "volume_anomaly"
+    grafana = "grafana"                 # a Grafana alert rule, forwarded by the pager
 
 
 class Alert(BaseModel):

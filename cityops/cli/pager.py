@@ -1,0 +1,55 @@
+"""`cityops pager`: deliver alerts to departments' WeCom / DingTalk robots and JSON webhooks."""
+from __future__ import annotations
+
+import logging
+import signal
+
+import typer
+
+from cityops.cli.errors import UserError
+
+
+def register(root: typer.Typer) -> None:
+    @root.command()
+    def pager(
+        attempts: int = typer.Option(5, min=1, help="delivery attempts per webhook before giving up"),
+        backoff: float = typer.Option(1.0, min=0.0, help="seconds before the first retry (doubling, max 60)"),
+        max_age: float = typer.Option(3600.0, help="alerts raised longer ago than this (s) are not paged"),
+        host: str = typer.Option("127.0.0.1", envvar="CITYOPS_PAGER_HOST",
+                                 help="address of the Grafana webhook receiver"),
+        port: int = typer.Option(0, envvar="CITYOPS_PAGER_PORT",
+                                 help="port of the Grafana webhook receiver (POST /departments/<slug>); 0: off"),
+        group: str = typer.Option("cityops-pager", help="Kafka consumer group"),
+    ) -> None:
+        """Deliver alerts (topic `alerts`) to the webhooks of CITYOPS_PAGER_WEBHOOKS; record every attempt."""
+        from cityops.settings import get_settings
+        from streams.alerts.rules import load_alerting
+        from streams.pager.grafana import serve
+        from streams.pager.service import Pager, Retry
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        s = get_settings()
+        try:
+            webhooks = load_alerting().webhooks
+        except ValueError as e:
+            raise UserError(f"{e} (check CITYOPS_PAGER_WEBHOOKS)") from None
+        p = Pager(s.bootstrap_servers, webhooks, s.data_dir / "pager" / f"{group}.sqlite",
+                  Retry(attempts=attempts, first_s=backoff), max_age_s=max_age, group_id=group)
+        signal.signal(signal.SIGTERM, lambda *_: p.stop.set())
+        signal.signal(signal.SIGINT, lambda *_: p.stop.set())
+        server = None
+        if port:
+            try:
+                server = serve(host, port, p.publish)
+            except OSError as e:
+                raise UserError(f"cannot listen on {host}:{port} for Grafana ({e.strerror}); "
+                                "choose another --port / CITYOPS_PAGER_PORT") from None
+        hooks = sum(len(v) for v in webhooks.values())
+        logging.getLogger("cityops.pager").info(
+            "paging %d webhooks of %d departments%s", hooks, len(webhooks),
+            f"; Grafana webhooks on http://{host}:{port}/departments/<slug>" if server else "")
+        try:
+            p.run()
+        finally:
+            if server:
+                server.shutdown()

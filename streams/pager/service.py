@@ -1,0 +1,158 @@
+"""The pager loop: consume `alerts` (consumer group, manual commits), deliver each alert to its
+department's webhooks with bounded exponential-backoff retries, record every attempt, commit.
+
+Once per (alert, target): the ledger (sqlite) marks a pair finished right after the webhook answered, before
+the offset commit; a pager killed in between skips the pair when the alert is read again. The remaining
+window (killed after the webhook took the message, before the ledger write) is milliseconds wide."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+from pydantic import ValidationError
+
+from cityops.models.alerts import Alert, Delivery, DeliveryStatus
+from cityops.topics import ALERTS, DELIVERIES
+from streams.alerts.rules import Webhook
+from streams.pager import formats
+from streams.pager.ledger import Ledger
+
+log = logging.getLogger(__name__)
+GROUP = "cityops-pager"
+
+
+@dataclass(frozen=True)
+class Retry:
+    attempts: int = 5            # then gave_up
+    first_s: float = 1.0         # backoff: first_s, 2×, 4× … capped
+    max_s: float = 60.0
+    timeout_s: float = 10.0      # per HTTP request
+
+    def delay(self, attempt: int) -> float:
+        return min(self.first_s * 2 ** (attempt - 1), self.max_s)
+
+
+class Pager:
+    def __init__(self, bootstrap_servers: str, webhooks: dict[str, list[Webhook]], ledger_path: Path,
+                 retry: Retry = Retry(), max_age_s: float = 3600.0, group_id: str = GROUP):
+        from kafka import KafkaProducer
+
+        self.bootstrap, self.webhooks, self.retry = bootstrap_servers, webhooks, retry
+        self.max_age_s, self.group_id = max_age_s, group_id
+        self.ledger = Ledger(ledger_path)
+        self.http = httpx.Client(timeout=retry.timeout_s, follow_redirects=False)
+        self.producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True,
+                                      linger_ms=5, client_id="cityops-pager")
+        self.stop = threading.Event()
+
+    # -- records ------------------------------------------------------------------------------------
+    def flush_records(self) -> None:
+        """Send queued delivery records to `deliveries`; forget them once the broker has them."""
+        rows = self.ledger.pending()
+        if not rows:
+            return
+        for _, record in rows:
+            d = Delivery.model_validate_json(record)
+            self.producer.send(DELIVERIES.name, key=d.alert_id.encode(), value=record)
+        self.producer.flush(timeout=30)
+        self.ledger.sent(rows[-1][0])
+
+    def publish(self, alerts: list[Alert]) -> None:
+        """Put alerts on the `alerts` topic (Grafana's notifications); returns once the broker has them."""
+        futures = [self.producer.send(ALERTS.name, key=ALERTS.key_of(a), value=a.model_dump_json().encode())
+                   for a in alerts]
+        for f in futures:
+            f.get(timeout=30)
+
+    # -- delivery -----------------------------------------------------------------------------------
+    def targets(self, department: str) -> list[Webhook]:
+        return [*self.webhooks.get(department, []), *self.webhooks.get("*", [])]
+
+    def deliver(self, alert: Alert) -> None:
+        hooks = self.targets(alert.department)
+        age = (datetime.now(timezone.utc) - alert.raised_at).total_seconds()
+        if not hooks or age > self.max_age_s:
+            marker = f"none:{alert.department}"
+            if not self.ledger.finished(alert.alert_id, marker):
+                why = (f"no webhook configured for {alert.department}" if not hooks else
+                       f"stale: raised {age / 60:.0f} minutes ago, older than the pager's max age")
+                self.ledger.record(Delivery(alert_id=alert.alert_id, department=alert.department, channel="none",
+                                            target="", attempt=1, status=DeliveryStatus.gave_up, error=why),
+                                   marker)
+            return
+        for hook in hooks:
+            if not self.ledger.finished(alert.alert_id, hook.url) and not self.stop.is_set():
+                self._attempts(alert, hook)
+
+    def _attempts(self, alert: Alert, hook: Webhook) -> None:
+        body = formats.body(hook.format, alert)
+        for attempt in range(1, self.retry.attempts + 1):
+            code, error = self._post(hook, body)
+            last = attempt == self.retry.attempts
+            status = (DeliveryStatus.delivered if not error else
+                      DeliveryStatus.gave_up if last else DeliveryStatus.failed)
+            self.ledger.record(Delivery(alert_id=alert.alert_id, department=alert.department,
+                                        channel=formats.CHANNELS[hook.format], target=formats.redact(hook.url),
+                                        attempt=attempt, status=status, http_status=code, error=error), hook.url)
+            if status != DeliveryStatus.failed:
+                return
+            if self.stop.wait(self.retry.delay(attempt)):
+                return  # stopping: not finished, the next start retries it
+
+    def _post(self, hook: Webhook, body: dict) -> tuple[int, str]:
+        try:
+            r = self.http.post(hook.url, json=body)
+        except httpx.HTTPError as e:
+            return 0, formats.redact(f"{type(e).__name__}: {e}")[:300]
+        if not 200 <= r.status_code < 300:
+            return r.status_code, formats.redact(f"HTTP {r.status_code}: {r.text}")[:300]
+        try:
+            answer = r.json()
+        except ValueError:
+            answer = None
+        return r.status_code, formats.robot_error(hook.format, answer)
+
+    # -- loop ---------------------------------------------------------------------------------------
+    def run(self) -> None:
+        from kafka import KafkaConsumer
+
+        self.flush_records()   # records of a previous run that the broker may not have
+        consumer = KafkaConsumer(
+            ALERTS.name, bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
+            auto_offset_reset="earliest", max_poll_records=50, session_timeout_ms=10_000,
+            heartbeat_interval_ms=2_000, max_poll_interval_ms=30 * 60_000, client_id="cityops-pager")
+        try:
+            while not self.stop.is_set():
+                polled = consumer.poll(timeout_ms=500)
+                for records in polled.values():
+                    for rec in records:
+                        self._one(rec)
+                        if self.stop.is_set():
+                            break
+                if polled and not self.stop.is_set():
+                    self.flush_records()
+                    consumer.commit()
+        finally:
+            consumer.close(autocommit=False)
+            self.flush_records()
+            self.producer.close(timeout=10)
+            self.http.close()
+            self.ledger.close()
+
+    def _one(self, rec) -> None:
+        try:
+            alert = Alert.model_validate_json(rec.value)
+        except ValidationError as e:
+            # The streams validate what they send; the sink keeps the topic's bad messages as dead letters.
+            log.warning("alerts %d/%d: not an Alert, skipped: %s", rec.partition, rec.offset,
+                        str(e).replace("\n", " ")[:300])
+            return
+        try:
+            self.deliver(alert)
+        except Exception:  # noqa: BLE001 — one alert's bug must not stop paging the others
+            log.exception("alert %s: delivery failed", alert.alert_id)

@@ -1,0 +1,263 @@
+"""`cityops pager` against the real broker: a local HTTP receiver stands in for WeCom, DingTalk and plain
+webhooks. Every test has its own consumer group (and so its own ledger); assertions look only at its own
+alert ids, since each group reads the whole `alerts` topic."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from cityops.models.alerts import Alert
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+
+class Receiver:
+    """Records every POST; `/flaky` answers 500 to an alert's first two POSTs, `/down` always 500, robots
+    answer like WeCom / DingTalk ({"errcode": 0})."""
+
+    def __init__(self):
+        self.posts: list[tuple[str, dict]] = []
+        self.tries: Counter = Counter()
+        lock, outer = threading.Lock(), self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                path = self.path.split("?")[0]
+                key = (path, body.get("alert_id"))
+                with lock:
+                    outer.posts.append((self.path, body))
+                    outer.tries[key] += 1
+                    n = outer.tries[key]
+                code = 500 if path == "/down" or (path == "/flaky" and n <= 2) else 200
+                data = json.dumps({"errcode": 0, "errmsg": "ok"} if code == 200 else {"error": "busy"}).encode()
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def bodies(self, path: str) -> list[dict]:
+        return [b for p, b in list(self.posts) if p.split("?")[0] == path]
+
+    def robot_posts(self, path: str, alert_id: str) -> list[dict]:
+        return [b for b in self.bodies(path) if alert_id in json.dumps(b, ensure_ascii=False)]
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+
+
+@pytest.fixture
+def pager(broker, subprocess_env, receiver, tmp_path):
+    """Starts `cityops pager` processes of one consumer group; all are killed at the end."""
+    hooks = tmp_path / "webhooks.yaml"
+    hooks.write_text(yaml.safe_dump({"webhooks": {
+        "市政": [{"format": "wecom", "url": f"{receiver.url}/wecom?key=SECRET-KEY-1"},
+                 {"format": "dingtalk", "url": f"{receiver.url}/dingtalk?access_token=SECRET-TOKEN-2"}],
+        "水务": [{"format": "json", "url": f"{receiver.url}/json"}],
+        "环卫": [{"format": "json", "url": f"{receiver.url}/flaky"}],
+        "园林": [{"format": "json", "url": f"{receiver.url}/down"}],
+    }}, allow_unicode=True))
+    group, procs = f"pager-test-{uuid.uuid4().hex[:8]}", []
+    env = {**subprocess_env, "CITYOPS_PAGER_WEBHOOKS": str(hooks)}
+
+    def start(*extra: str) -> subprocess.Popen:
+        log = open(tmp_path / f"pager-{len(procs)}.log", "w")
+        p = subprocess.Popen([sys.executable, "-m", "cityops", "pager", "--group", group, "--attempts", "3",
+                              "--backoff", "0.05", *extra], env=env, stdout=log, stderr=subprocess.STDOUT)
+        procs.append(p)
+        return p
+
+    start.group = group
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def alert(department: str, **kw) -> Alert:
+    tag = uuid.uuid4().hex[:10]
+    return Alert(alert_id=f"test:{tag}@1", rule="emergency_case", severity="critical", department=department,
+                 dedup_key=f"test:{tag}", title=f"紧急：路面塌陷 {tag}", detail="案件 T-1，时限 30 分钟",
+                 district_code="370303", occurred_at="2026-11-22T08:00:00+00:00", **kw)
+
+
+def produce(*values: bytes | Alert) -> list[int]:
+    from kafka import KafkaProducer
+
+    from cityops.settings import get_settings
+
+    p = KafkaProducer(bootstrap_servers=get_settings().bootstrap_servers, acks="all")
+    futures = [p.send("alerts", key=b"k", value=v if isinstance(v, bytes) else v.model_dump_json().encode())
+               for v in values]
+    offsets = [f.get(timeout=30).offset for f in futures]
+    p.close()
+    return offsets
+
+
+class Deliveries:
+    """The `deliveries` topic, read as it grows."""
+
+    def __init__(self):
+        from kafka import KafkaConsumer
+
+        from cityops.settings import get_settings
+
+        self.consumer = KafkaConsumer("deliveries", bootstrap_servers=get_settings().bootstrap_servers,
+                                      auto_offset_reset="earliest", enable_auto_commit=False)
+        self.all: list[dict] = []
+
+    def of(self, alert_id: str) -> list[dict]:
+        for records in self.consumer.poll(timeout_ms=200).values():
+            self.all += [json.loads(r.value) for r in records]
+        return [d for d in self.all if d["alert_id"] == alert_id]
+
+
+def wait_for(check, what: str, limit: float = 90.0):
+    """A hang guard, not a timing assertion."""
+    deadline = time.monotonic() + limit
+    while not (result := check()):
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.1)
+    return result
+
+
+def test_each_alert_reaches_each_webhook_once_in_its_format(pager, receiver):
+    port = free_port()
+    pager("--port", str(port))
+    robots, plain, nobody = alert("市政"), alert("水务"), alert("物业")
+    produce(robots, b"{not an alert", plain, nobody, robots)   # the repeat is one alert: delivered once
+    # Grafana's contact point for 水务; its repeat of the same firing alert is delivered once too.
+    note = {"receiver": "水务", "status": "firing", "alerts": [{
+        "status": "firing", "labels": {"alertname": "部门超期案件", "department": "水务", "severity": "warning"},
+        "annotations": {"summary": "水务 有 3 件案件已超过办理时限"}, "startsAt": "2026-11-22T08:00:00Z",
+        "fingerprint": uuid.uuid4().hex[:16]}]}
+    post = lambda: httpx.post(f"http://127.0.0.1:{port}/departments/shuiwu", json=note, timeout=10)  # noqa: E731
+    wait_for(lambda: _answers(post), "the pager's Grafana receiver")
+    assert post().status_code == 200
+    assert httpx.post(f"http://127.0.0.1:{port}/departments/shuiwu", content=b"[1", timeout=10).status_code == 400
+
+    deliveries = Deliveries()
+    wait_for(lambda: all(deliveries.of(a.alert_id) for a in (robots, plain, nobody)) and len(deliveries.of(robots.alert_id)) == 2,
+             "delivery records")
+    grafana_id = wait_for(lambda: next((b["alert_id"] for b in receiver.bodies("/json") if b["rule"] == "grafana"), None),
+                          "the Grafana alert at the 水务 webhook")
+    wait_for(lambda: deliveries.of(grafana_id), "the Grafana alert's record")
+
+    wecom, = receiver.robot_posts("/wecom", robots.alert_id)
+    assert wecom["msgtype"] == "markdown" and robots.title in wecom["markdown"]["content"]
+    ding, = receiver.robot_posts("/dingtalk", robots.alert_id)
+    assert ding["msgtype"] == "markdown" and ding["markdown"]["title"] == robots.title
+    assert robots.alert_id in ding["markdown"]["text"]
+    sent, = [b for b in receiver.bodies("/json") if b.get("alert_id") == plain.alert_id]
+    assert Alert.model_validate(sent) == plain
+    g, = [b for b in receiver.bodies("/json") if b["alert_id"] == grafana_id]
+    assert g["department"] == "水务" and g["title"] == "部门超期案件" and "3 件" in g["detail"]
+
+    by_channel = {d["channel"]: d for d in deliveries.of(robots.alert_id)}
+    assert by_channel["wecom"]["target"].endswith("/wecom?key=***")
+    assert by_channel["dingtalk"]["target"].endswith("/dingtalk?access_token=***")
+    assert all(d["status"] == "delivered" and d["attempt"] == 1 for d in by_channel.values())
+    assert [(d["channel"], d["status"]) for d in deliveries.of(plain.alert_id)] == [("webhook", "delivered")]
+    none, = deliveries.of(nobody.alert_id)
+    assert (none["status"], none["error"]) == ("gave_up", "no webhook configured for 物业")
+    assert not any("SECRET" in json.dumps(d) for d in deliveries.all)
+    time.sleep(1)  # a second delivery of anything would show up here
+    assert len(receiver.robot_posts("/wecom", robots.alert_id)) == 1
+    assert len([b for b in receiver.bodies("/json") if b["alert_id"] in (plain.alert_id, grafana_id)]) == 2
+
+
+def _answers(post) -> bool:
+    try:
+        return post().status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_retries_with_backoff_then_delivered_or_gave_up(pager, receiver):
+    pager()
+    flaky, down = alert("环卫"), alert("园林")
+    produce(flaky, down)
+    deliveries = Deliveries()
+    wait_for(lambda: len(deliveries.of(flaky.alert_id)) == 3 and len(deliveries.of(down.alert_id)) == 3,
+             "three attempts of each")
+    assert [(d["attempt"], d["status"], d["http_status"]) for d in deliveries.of(flaky.alert_id)] == \
+        [(1, "failed", 500), (2, "failed", 500), (3, "delivered", 200)]
+    assert [(d["attempt"], d["status"]) for d in deliveries.of(down.alert_id)] == \
+        [(1, "failed"), (2, "failed"), (3, "gave_up")]
+    assert receiver.tries[("/flaky", flaky.alert_id)] == 3  # one delivery, after two refusals
+    time.sleep(1)
+    assert receiver.tries[("/flaky", flaky.alert_id)] == 3 and len(deliveries.of(flaky.alert_id)) == 3
+
+
+def test_a_pager_killed_after_delivering_does_not_deliver_again(pager, receiver):
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    from cityops.settings import get_settings
+
+    first = pager()
+    a = alert("水务")
+    offset, = produce(a)
+    deliveries = Deliveries()
+    wait_for(lambda: deliveries.of(a.alert_id), "the first delivery")
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    # As if it died before committing: put the group's offset back to the alert (all partitions' keys are b"k").
+    c = KafkaConsumer(bootstrap_servers=get_settings().bootstrap_servers, group_id=pager.group,
+                      enable_auto_commit=False)
+    tp = next(TopicPartition("alerts", p) for p in c.partitions_for_topic("alerts")
+              if _holds(c, TopicPartition("alerts", p), offset, a.alert_id))
+    wait_for(lambda: _rewind(c, tp, OffsetAndMetadata(offset, "", -1)), "the dead member to leave the group")
+    c.close()
+
+    pager()
+    marker = alert("水务")
+    produce(marker)
+    wait_for(lambda: deliveries.of(marker.alert_id), "the restarted pager's delivery")
+    assert len([b for b in receiver.bodies("/json") if b["alert_id"] == a.alert_id]) == 1
+    assert [d["status"] for d in deliveries.of(a.alert_id)] == ["delivered"]
+
+
+def _holds(c, tp, offset: int, alert_id: str) -> bool:
+    c.assign([tp])
+    c.seek(tp, offset)
+    recs = c.poll(timeout_ms=5000).get(tp, [])
+    c.unsubscribe()
+    return bool(recs) and alert_id.encode() in recs[0].value
+
+
+def _rewind(c, tp, meta) -> bool:
+    from kafka.errors import KafkaError
+
+    try:
+        c.assign([tp])
+        c.commit({tp: meta})
+        return True
+    except KafkaError:
+        return False

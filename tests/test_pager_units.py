@@ -1,0 +1,76 @@
+"""The pager's pure parts (formats, redaction, Grafana notifications, the ledger) and how compose wires
+Grafana's contact points to it."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from cityops.models.alerts import Alert, Delivery
+from streams.pager import formats
+from streams.pager.grafana import alerts_of
+from streams.pager.ledger import Ledger
+
+ROOT = Path(__file__).parents[1]
+ALERT = Alert(alert_id="emergency_case:T-1@1", rule="emergency_case", severity="critical", department="市政",
+              dedup_key="emergency_case:T-1", title="紧急：路面塌陷（张店区人民路）", detail="长" * 2000,
+              district_code="370303", occurred_at="2026-11-22T08:00:00+00:00")
+
+
+def test_redact_hides_token_values_only():
+    assert formats.redact("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc-123") == \
+        "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=***"
+    assert formats.redact("https://oapi.dingtalk.com/robot/send?access_token=t0k&timestamp=1&sign=s1") == \
+        "https://oapi.dingtalk.com/robot/send?access_token=***&timestamp=1&sign=***"
+    assert formats.redact("https://ops.example/hooks/cityops") == "https://ops.example/hooks/cityops"
+
+
+def test_wecom_content_fits_the_robot_limit_and_dingtalk_has_a_title():
+    wecom = formats.body("wecom", ALERT)
+    assert wecom["msgtype"] == "markdown" and len(wecom["markdown"]["content"].encode()) <= formats.WECOM_MAX_BYTES
+    assert wecom["markdown"]["content"].startswith("## 紧急：路面塌陷")
+    ding = formats.body("dingtalk", ALERT)
+    assert ding["markdown"]["title"] == ALERT.title and "16:00" in ding["markdown"]["text"]  # Beijing time
+    assert Alert.model_validate(formats.body("json", ALERT)) == ALERT
+    assert formats.robot_error("wecom", {"errcode": 93000, "errmsg": "invalid webhook url"}).startswith("errcode 93000")
+    assert formats.robot_error("json", {"errcode": 1}) == ""
+
+
+def test_grafana_notification_becomes_alerts_with_stable_ids():
+    note = {"receiver": "运维值班", "alerts": [
+        {"status": "firing", "labels": {"alertname": "死信率过高", "severity": "critical"},
+         "annotations": {"summary": "死信 5%"}, "startsAt": "2026-11-22T08:00:00Z", "fingerprint": "abc"},
+        {"status": "resolved", "labels": {"alertname": "部门超期案件", "department": "水务"},
+         "startsAt": "2026-11-22T07:00:00Z", "endsAt": "2026-11-22T08:00:00Z", "fingerprint": "def"}]}
+    firing, resolved = alerts_of(note)
+    assert (firing.department, firing.severity, firing.rule, firing.detail) == ("运维值班", "critical", "grafana", "死信 5%")
+    assert alerts_of(note)[0].alert_id == firing.alert_id  # Grafana's repeat: the same alert
+    assert resolved.department == "水务" and resolved.title.startswith("已恢复") and resolved.alert_id.endswith(":ok")
+
+
+def test_ledger_finishes_pairs_and_keeps_records_until_sent(tmp_path):
+    led = Ledger(tmp_path / "p.sqlite")
+    url = "https://x/send?key=1"
+    d = dict(alert_id="a", department="市政", channel="wecom", target=formats.redact(url))
+    led.record(Delivery(**d, attempt=1, status="failed"), url)
+    assert not led.finished("a", url)
+    led.record(Delivery(**d, attempt=2, status="delivered"), url)
+    assert led.finished("a", url) and not led.finished("a", "https://x/send?key=2")
+    led.close()
+    again = Ledger(tmp_path / "p.sqlite")   # durable across a restart
+    assert again.finished("a", url) and len(again.pending()) == 2
+    again.sent(again.pending()[-1][0])
+    assert again.pending() == []
+
+
+def test_compose_points_grafana_contact_points_at_the_pager():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    base = services["grafana"]["environment"]["CITYOPS_PAGER_URL"]
+    host, port = re.fullmatch(r"http://([\w-]+):(\d+)", base).groups()
+    pager = services[host]["command"]
+    assert pager[0] == "pager" and pager[pager.index("--port") + 1] == port and "0.0.0.0" in pager
+    assert "CITYOPS_PAGER_WEBHOOKS" in services[host]["environment"]
+    points = yaml.safe_load((ROOT / "dashboards/provisioning/alerting/cityops.yaml").read_text())["contactPoints"]
+    urls = [r["settings"]["url"] for p in points for r in p["receivers"] if r["type"] == "webhook"]
+    assert urls and all(u.startswith("${CITYOPS_PAGER_URL}/departments/") for u in urls)
