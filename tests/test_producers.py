@@ -22,7 +22,9 @@ CLI = str(Path(sys.executable).with_name("cityops"))
 
 
 def consume(bootstrap: str, topic: str, wanted: set[str], field: str = "event_id", timeout_s: float = 60) -> list[dict]:
-    """Every message on `topic` whose `field` is in `wanted` (all partitions, from the start)."""
+    """Every message on `topic` whose `field` is in `wanted` (all partitions, from the start).
+
+    Other tests share the session's broker and put bad input on the same topics: skip what isn't ours."""
     from kafka import KafkaConsumer, TopicPartition
 
     c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000)
@@ -32,8 +34,11 @@ def consume(bootstrap: str, topic: str, wanted: set[str], field: str = "event_id
     end = c.end_offsets(parts)
     out = []
     for msg in c:
-        doc = orjson.loads(msg.value)
-        if doc.get(field) in wanted:
+        try:
+            doc = orjson.loads(msg.value)
+        except orjson.JSONDecodeError:
+            doc = None
+        if isinstance(doc, dict) and doc.get(field) in wanted:
             out.append(doc)
         if all(c.position(p) >= end[p] for p in parts):
             break
