@@ -1,10 +1,11 @@
 """One hotline ticket the whole way: kafka-python producer → real broker → Faust worker → sink → ClickHouse."""
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -42,12 +43,22 @@ def wait_until_sunk(bootstrap: str, topics: list[str], timeout: float = 120.0) -
     raise AssertionError(f"the sink did not store {topics} within {timeout:.0f} s")
 
 
-def test_hotline_ticket_reaches_clickhouse_with_its_values(broker, subprocess_env, stack_env):
+def query(env: dict[str, str], sql: str) -> list[dict]:
+    """Read through `cityops query` in its own process, as a historian would (chdb: one path per process)."""
+    r = subprocess.run([sys.executable, "-m", "cityops", "query", sql, "--format", "json"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_hotline_ticket_reaches_clickhouse_with_its_values(broker, subprocess_env, tmp_path):
     from cityops.settings import get_settings
-    from cityops.warehouse import connect
 
     s = get_settings()
-    run, logs = s.data_dir / "run", s.data_dir / "logs"
+    # A warehouse of this test's own: other tests may hold the session's embedded directory open.
+    env = {**subprocess_env, "CITYOPS_CLICKHOUSE_URL": f"chdb://{tmp_path / 'warehouse'}",
+           "CITYOPS_DATA_DIR": str(tmp_path)}
+    run, logs = tmp_path / "run", tmp_path / "logs"
     cli = [sys.executable, "-m", "cityops"]
     worker, sink = Managed("worker", run), Managed("sink", run)
     occurred = datetime(2026, 7, 15, 20, 31, 5, 123000, tzinfo=timezone.utc)
@@ -55,8 +66,8 @@ def test_hotline_ticket_reaches_clickhouse_with_its_values(broker, subprocess_en
                          text="八大局便民市场门口晚上有人露天烧烤，烟很大。我叫张三，电话13812345678",
                          caller_phone="13812345678", address="张店区八大局便民市场", channel="phone")
     try:
-        worker.start([*cli, "worker", "--loglevel", "info"], logs / "worker.log", env=subprocess_env)
-        sink.start([*cli, "sink"], logs / "sink.log", env=subprocess_env)
+        worker.start([*cli, "worker", "--loglevel", "info"], logs / "worker.log", env=env)
+        sink.start([*cli, "sink"], logs / "sink.log", env=env)
         producer = KafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all")
         producer.send(HOTLINE_TICKETS.name, key=HOTLINE_TICKETS.key_of(ticket), value=ticket.to_bytes()).get(30)
         producer.close()
@@ -67,17 +78,14 @@ def test_hotline_ticket_reaches_clickhouse_with_its_values(broker, subprocess_en
     for name in ("worker", "sink"):
         assert "Traceback" not in (logs / f"{name}.log").read_text(), f"{name} crashed: see {logs / name}.log"
 
-    wh = connect(s)
-    case = list(wh.query("SELECT case_id, status, label, code, department, tier, time_limit_minutes, text, "
-                        "caller_hash, occurred_at FROM case_current FINAL WHERE case_id = %(id)s",
-                    parameters={"id": ticket.ticket_id}).named_results())
-    raw = list(wh.query("SELECT event_id, text, address FROM raw_tickets WHERE ticket_id = %(id)s",
-                   parameters={"id": ticket.ticket_id}).named_results())
+    case = query(env, "SELECT case_id, status, label, code, department, tier, time_limit_minutes, text, caller_hash, "
+                      f"occurred_at FROM case_current FINAL WHERE case_id = '{ticket.ticket_id}'")
+    raw = query(env, f"SELECT event_id, text, address FROM raw_tickets WHERE ticket_id = '{ticket.ticket_id}'")
     assert len(case) == 1 and len(raw) == 1
     c = case[0]
     assert (c["case_id"], c["status"], c["label"], c["code"], c["department"]) == \
         (ticket.ticket_id, "created", "露天烧烤", "0404", "城管执法")
-    assert c["occurred_at"].astimezone(timezone.utc) == occurred
+    assert datetime.fromisoformat(c["occurred_at"]).astimezone(timezone.utc) == occurred
     assert raw[0]["event_id"] == ticket.event_id and raw[0]["address"] == ticket.address
     # Personal data never reaches the warehouse in clear text; the caller stays countable.
     for text in (c["text"], raw[0]["text"]):
