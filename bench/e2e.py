@@ -237,8 +237,13 @@ def latency_run(pipe: Pipeline, dsn: str, rate: float, seconds: float, seed: int
             f"SELECT '{t.name}', kafka_partition, kafka_offset, toUnixTimestamp64Milli(occurred_at) "
             f"FROM {table} WHERE occurred_at >= {since}"
             for t, table in zip(SOURCE_TOPICS, ("raw_tickets", "sensor_events", "raw_app_reports"))),
+        # Only the update an event caused: later versions (escalation by the overdue timer, a co-reporter
+        # merged in) keep the case's event time and would count hours of case life as latency.
         "cases": "SELECT kafka_partition, kafka_offset, toUnixTimestamp64Milli(occurred_at), "
-                 f"toUnixTimestamp64Milli(processed_at) FROM case_history WHERE occurred_at >= {since}",
+                 "toUnixTimestamp64Milli(processed_at) FROM case_history FINAL "
+                 f"WHERE occurred_at >= {since} AND (case_id, event_id, version) IN "
+                 f"(SELECT case_id, event_id, min(version) FROM case_history WHERE occurred_at >= {since} "
+                 "GROUP BY case_id, event_id)",
         "alerts": "SELECT alert_id, toUnixTimestamp64Milli(occurred_at) FROM alerts FINAL "
                   f"WHERE raised_at >= {since}",
     })
@@ -415,6 +420,8 @@ Targets:
   `occurred_at` stamped at the moment of sending. A watcher polls the sink group's committed offsets every
   50 ms; a row is queryable from the first poll that sees its partition committed past the row's offset
   (rows are read back from the warehouse afterwards with their Kafka partition/offset and `occurred_at`).
+  For cases only the update an event caused counts (the first version per case and event): later
+  versions from the overdue timer or a merged co-reporter keep the case's event time.
   Resolution: the 50 ms poll. Polling the embedded warehouse itself is not possible while the sink runs
   (one process per chdb directory), and the sink's commit-after-insert makes the offset an exact proxy.
 - Alert latency: `cityops pager` runs against a webhook receiver on 127.0.0.1 (bench/webhook.py) that

@@ -71,13 +71,14 @@ class Pipeline:
         p = self.logs / f"{name}.log"
         return p.read_text(errors="replace") if p.exists() else ""
 
-    def wait_processed(self, timeout: float = 180.0) -> None:
-        """Worker caught up with the sources, then the sink with every topic (outputs included)."""
+    def wait_processed(self, timeout: float = 180.0, fail_fast: bool = True) -> None:
+        """Worker caught up with the sources, then the sink with every topic (outputs included).
+        fail_fast: raise as soon as a process died (off when a supervisor restarts them)."""
         deadline = time.monotonic() + timeout
+        check = self.check_running if fail_fast else None
         wait_caught_up(self.bootstrap, WORKER_GROUP, worker_topics(self.bootstrap), deadline - time.monotonic(),
-                       check=self.check_running)
-        wait_caught_up(self.bootstrap, self.sink_group, SINK_TOPICS, deadline - time.monotonic(),
-                       check=self.check_running)
+                       check=check)
+        wait_caught_up(self.bootstrap, self.sink_group, SINK_TOPICS, deadline - time.monotonic(), check=check)
 
     def check_running(self) -> None:
         """Fail at once (with the log's tail) when a process we started has died, instead of timing out."""
