@@ -3,6 +3,7 @@ through `agent.test_context()` (outputs recorded by patching the topics' `send`;
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 
 import pytest
@@ -76,3 +77,127 @@ def test_every_worker_timer_is_guarded():
     timers = [t for t in app._app_tasks if t.__module__.startswith(("streams.aggregates", "streams.cases"))]
     assert sorted(t.__name__ for t in timers) == ["emit_counts", "emit_partials", "expire_minutes", "overdue"]
     assert all(getattr(t, "guarded", False) for t in timers)
+
+
+# -- each agent through test_context() ---------------------------------------------------------------
+# (The source topics are not agents: they are consumed in batches by the app's batch handlers.)
+from datetime import datetime, timedelta, timezone  # noqa: E402
+
+import orjson  # noqa: E402
+
+from cityops.models import TicketEvent  # noqa: E402
+
+NOW = datetime.now(timezone.utc) - timedelta(minutes=5)
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Every `topic.send` and table changelog write of the worker, recorded instead of going to a broker
+    (test_context replaces only the agent's own input). Tables start empty."""
+    from streams import runtime
+
+    out: list[tuple[str, bytes | None, dict]] = []
+    for name, topic in runtime.topics.items():
+        async def send(*, key=None, value=None, _name=name, **_):
+            out.append((_name, key, orjson.loads(value)))
+        monkeypatch.setattr(topic, "send", send)
+    for table in (runtime.devices_table, runtime.counts_table, runtime.case_table, runtime.dedup_table,
+                  runtime.combined_table):
+        table.data.clear()
+        monkeypatch.setattr(table, "send_changelog", lambda *a, **k: None)
+    return out
+
+
+def tick(timer):
+    """One run of a timer's body (what `app.timer` registers loops forever)."""
+    return inspect.unwrap(timer)()
+
+
+def on(sent, topic: str) -> list[dict]:
+    return [v for t, _, v in sent if t == topic]
+
+
+def grid():
+    from cityops.registry import CityRegistry
+
+    return next(iter(CityRegistry.default().grids.values()))
+
+
+async def feed(agent, *values: bytes, key: bytes | None = None, partition: int = 0):
+    """One batch: every value but the last without waiting, then wait for the agent's yield."""
+    async with agent.test_context() as ctx:
+        for v in values[:-1]:
+            await ctx.put(v, key=key, partition=partition, wait=False)
+        await ctx.put(values[-1], key=key, partition=partition)
+
+
+def candidate(case_id: str, lat: float, lon: float) -> bytes:
+    case = {"case_id": case_id, "label": "垃圾满溢", "occurred_at": NOW.isoformat(), "lat": lat, "lon": lon,
+            "grid_code": "G1", "district_code": "370303"}
+    return orjson.dumps({"dedup_key": "370303|垃圾满溢", "case": case})
+
+
+def test_dedup_agent_merges_a_near_duplicate(sent):
+    from streams.cases.agents import dedup
+
+    asyncio.run(feed(dedup, candidate("A-1", 36.8, 118.05), candidate("A-2", 36.8001, 118.05),
+                     key=b"370303|\xe5"))
+    opens = [c for c in on(sent, "streams.case-commands") if c["op"] == "open"]
+    assert [(c["case_id"], c["case"]["duplicate_of"]) for c in opens] == [("A-1", None), ("A-2", "A-1")]
+    reporter, = [c for c in on(sent, "streams.case-commands") if c["op"] == "reporter"]
+    assert (reporter["case_id"], reporter["reporter"]) == ("A-1", "A-2")
+
+
+def test_cases_agent_opens_pages_an_emergency_and_follows_the_ticket(sent):
+    from streams.cases.agents import cases
+    from streams.classify import Classifier
+    from streams.intake import Intake
+    from streams.placement import default_placer
+    from streams.sensors.limits import load_limits
+
+    g = grid()
+    run = Intake(placer=default_placer(), classifier=Classifier.default(), taxonomy=TAX,
+                 counts=MinuteCounts(DictKV()), devices=DictKV(), limits=load_limits(), pii_key="k")
+    ev = TicketEvent(ticket_id="X-200001", status="created", text="马路中间路面塌陷了一个大坑", occurred_at=NOW,
+                     lat=g.centroid[0], lon=g.centroid[1])
+    draft = orjson.loads(run.hotline(ev.to_bytes(), None, "hotline.tickets", 0, 1)[0][2])["case"]
+    assert TAX.by_label(draft["label"]).page, "pick a text the classifier files under a paging category"
+    opened = orjson.dumps({"op": "open", "case_id": "X-200001", "case": {**draft, "duplicate_of": None,
+                                                                          "hot_spot": False}})
+    done = TicketEvent(ticket_id="X-200001", status="resolved", occurred_at=NOW + timedelta(minutes=4),
+                       resolution_mode="服务")
+    follow = orjson.dumps({"op": "ticket", "case_id": "X-200001", "source_offset": 7,
+                           "event": done.model_dump(mode="json")})
+    asyncio.run(feed(cases, opened, follow, follow, key=b"X-200001"))   # the replayed event changes nothing
+    versions = on(sent, "cases")
+    assert [(c["version"], c["status"]) for c in versions] == [(1, "created"), (2, "resolved")]
+    alert, = on(sent, "alerts")
+    assert alert["rule"] == "emergency_case" and alert["subject_id"] == "X-200001"
+
+
+def test_minutes_agent_and_timers_sum_partials_into_minute_counts(sent, monkeypatch):
+    from streams.aggregates import agents
+
+    monkeypatch.setattr(agents, "combiner", Combiner(agents.combined_kv))
+    asyncio.run(feed(agents.minutes, orjson.dumps(partial("sensor.events/0", 3)),
+                     orjson.dumps(partial("sensor.events/1", 4)), b"{not json"))
+    assert on(sent, "aggregates") == []          # counts leave on the timer's tick, not per partial
+    assert on(sent, "deadletters")[0]["reason"] == "processing"
+    asyncio.run(tick(agents.emit_counts))
+    (m,) = on(sent, "aggregates")
+    assert (m["district_code"], m["label"], m["count"]) == ("370303", "油烟污染", 7)
+    asyncio.run(tick(agents.emit_counts))
+    assert len(on(sent, "aggregates")) == 1      # nothing changed since
+
+
+def test_emit_partials_timer_sends_this_workers_partition_counts(sent, monkeypatch):
+    from streams.aggregates import agents
+    from streams.runtime import counts
+
+    monkeypatch.setattr(agents, "owned", lambda: {"sensor.events/2"})
+    counts.add("sensor.events", 2, 10, T0 + 1, "370303", "s", "sensor", "油烟污染")
+    counts.add("sensor.events", 3, 10, T0 + 1, "370303", "s", "sensor", "油烟污染")   # not ours
+    counts.flush()
+    asyncio.run(tick(agents.emit_partials))
+    p, = on(sent, "streams.minute-partials")
+    assert (p["origin"], p["cells"], p["final"]) == ("sensor.events/2", {"s|sensor|油烟污染": 1}, False)
