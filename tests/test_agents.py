@@ -201,3 +201,74 @@ def test_emit_partials_timer_sends_this_workers_partition_counts(sent, monkeypat
     asyncio.run(tick(agents.emit_partials))
     p, = on(sent, "streams.minute-partials")
     assert (p["origin"], p["cells"], p["final"]) == ("sensor.events/2", {"s|sensor|油烟污染": 1}, False)
+
+
+# -- the case clock: due-time heap instead of scanning every case, closed cases forgotten ---------------
+from streams.cases.clock import CaseClock  # noqa: E402
+
+
+class CountingKV(DictKV):
+    def __init__(self):
+        super().__init__()
+        self.gets = 0
+
+    def get(self, key):
+        self.gets += 1
+        return super().get(key)
+
+
+def case_state(cid: str, due: datetime, status: str = "dispatched", processed: datetime = NOW) -> dict:
+    case = {"case_id": cid, "version": 2, "status": status, "overdue": False, "due_at": due.isoformat(),
+            "tier": "grid", "label": "垃圾满溢", "department": "环卫", "address": "人民路 1 号",
+            "processed_at": processed.isoformat()}
+    return {"case": case, "p": 0, "hl": 3, "reporters": [], "pending": []}
+
+
+def test_case_clock_looks_only_at_due_cases():
+    kv, clock, t = CountingKV(), CaseClock(), datetime(2026, 11, 20, 8, tzinfo=timezone.utc)
+    for i in range(50):
+        kv.put(0, f"C-{i}", case_state(f"C-{i}", t + timedelta(hours=i + 1)))
+    assert clock.tick(kv, t, lambda p: True, "a") == ([], [])       # first tick: a full scan
+    kv.gets = 0
+    assert clock.tick(kv, t + timedelta(minutes=30), lambda p: True, "a") == ([], [])
+    assert kv.gets == 0                                             # nothing due: no case read
+    cases, alerts = clock.tick(kv, t + timedelta(hours=2, minutes=1), lambda p: True, "a")
+    assert [c["case_id"] for c in cases] == ["C-0", "C-1"] and all(c["overdue"] for c in cases)
+    assert [a.rule for a in alerts] == ["overdue_case", "overdue_case"] and kv.gets == 2
+    assert kv.get("C-0")["case"]["tier"] == "community"             # escalated one tier, written back
+    # A case written later (through the cases agent) is noted; one resolved meanwhile is skipped.
+    kv.put(0, "N-1", case_state("N-1", t + timedelta(hours=2, minutes=30)))
+    clock.note("N-1", kv.get("N-1"))
+    kv.put(0, "C-2", case_state("C-2", t + timedelta(hours=3), status="resolved"))
+    cases, _ = clock.tick(kv, t + timedelta(hours=3, minutes=1), lambda p: True, "a")
+    assert [c["case_id"] for c in cases] == ["N-1"]
+
+
+def test_case_clock_rescans_after_reassignment_and_forgets_long_closed_cases():
+    kv, clock, t = DictKV(), CaseClock(retain_s=7 * 86400), datetime(2026, 11, 20, 8, tzinfo=timezone.utc)
+    kv.put(0, "OLD", case_state("OLD", t - timedelta(days=9), "closed", processed=t - timedelta(days=8)))
+    kv.put(0, "RECENT", case_state("RECENT", t - timedelta(days=2), "closed", processed=t - timedelta(days=1)))
+    kv.put(1, "THEIRS", {**case_state("THEIRS", t - timedelta(days=9), "closed", processed=t - timedelta(days=8)),
+                         "p": 1})
+    clock.tick(kv, t, lambda p: p == 0, "p0")
+    assert kv.get("OLD") is None and kv.get("RECENT") and kv.get("THEIRS") and clock.deleted == 1
+    # Recovery writes the table directly: the case is found once the assignment (or recovery) changes.
+    kv.put(1, "R-1", {**case_state("R-1", t), "p": 1})
+    assert clock.tick(kv, t + timedelta(minutes=1), lambda p: True, "p0") == ([], [])
+    cases, _ = clock.tick(kv, t + timedelta(minutes=1), lambda p: True, "p0+p1")
+    assert [c["case_id"] for c in cases] == ["R-1"] and kv.get("THEIRS") is None
+
+
+def test_cases_agent_feeds_the_clock(sent, monkeypatch):
+    from streams.cases import agents
+
+    monkeypatch.setattr(agents, "clock", CaseClock())
+    cid = "X-300001"
+    state = case_state(cid, NOW + timedelta(minutes=1))
+    done = TicketEvent(ticket_id=cid, status="accepted", occurred_at=NOW)
+    agents.cases_kv.put(0, cid, state)
+    asyncio.run(feed(agents.cases, orjson.dumps({"op": "ticket", "case_id": cid, "source_offset": 9,
+                                                 "event": done.model_dump(mode="json")}), key=cid.encode()))
+    assert agents.clock.heap == [(datetime.fromisoformat(state["case"]["due_at"]).timestamp(), cid)]
+    outs = agents.overdue_sweep(agents.cases_kv, NOW + timedelta(minutes=2), lambda p: True, "a")
+    assert [orjson.loads(v)["overdue"] for t, _, v in outs if t == "cases"] == [True]

@@ -11,14 +11,16 @@ from cityops.topics import CASE_CANDIDATES, CASE_COMMANDS, CASES
 from streams.app import app
 from streams.cases import dedup as dedup_logic
 from streams.cases import lifecycle
+from streams.cases.clock import CaseClock
 from streams.intake import alert_out
-from streams.runtime import case_table, dedup_table, owns, processing_error, send_all, topics
+from streams.runtime import case_table, dedup_table, processing_error, send_all, topics
 from streams.state import TableKV
 from streams.timers import guarded
 
 OVERDUE_CHECK_S = 5.0
 cases_kv = TableKV(case_table)
 dedup_kv = TableKV(dedup_table)
+clock = CaseClock()
 
 
 def case_out(case: dict):
@@ -49,7 +51,9 @@ def command(kv, value: bytes, partition: int, tax) -> list:
     else:
         new, cases, alerts = lifecycle.apply_ticket(state, cmd["event"], cmd["source_offset"], tax)
     if new is not state:
-        kv.put(partition, cid, {**new, "p": partition})
+        new = {**new, "p": partition}
+        kv.put(partition, cid, new)
+        clock.note(cid, new)
     return [case_out(c) for c in cases] + [alert_out(a) for a in alerts]
 
 
@@ -80,20 +84,16 @@ async def cases(stream):
         yield len(batch)
 
 
-def overdue_sweep(kv, now: datetime, owned) -> list:
-    outs = []
-    for cid, state in kv.items():
-        if state.get("p") is None or not owned(state["p"]):
-            continue
-        new, cases, alerts = lifecycle.check_overdue(state, now)
-        if cases:
-            kv.put(state["p"], cid, new)
-            outs += [case_out(c) for c in cases] + [alert_out(a) for a in alerts]
-    return outs
+def overdue_sweep(kv, now: datetime, owned, assignment=None) -> list:
+    """Cases due by `now` become overdue and escalated (the clock's heap: only due cases are looked at)."""
+    cases, alerts = clock.tick(kv, now, owned, assignment)
+    return [case_out(c) for c in cases] + [alert_out(a) for a in alerts]
 
 
 @app.timer(OVERDUE_CHECK_S)
 @guarded
 async def overdue():
-    outs = overdue_sweep(cases_kv, datetime.now(timezone.utc), lambda p: owns(CASE_COMMANDS.name, p))
+    ours = frozenset(tp.partition for tp in app.consumer.assignment() if tp.topic == CASE_COMMANDS.name)
+    # Recovery fills the table without passing through `command`: rescan once it has ended (rebalancing off).
+    outs = overdue_sweep(cases_kv, datetime.now(timezone.utc), ours.__contains__, (ours, app.rebalancing))
     await send_all(outs)

@@ -1,0 +1,81 @@
+"""The case clock: which cases fall due, and when closed ones are forgotten.
+
+Checking every case every few seconds costs O(cases) per tick, and closed cases never left the table.
+Instead, open cases are kept in a heap by due time (fed by every case-state write), so a tick looks only
+at the cases now due; a full scan — on start, after the worker's partitions change, and every
+`full_every_s` as a safety net — rebuilds the heap and deletes cases closed more than `retain_s` ago
+(kept that long so replayed or late lifecycle events still find them and stay idempotent)."""
+from __future__ import annotations
+
+import heapq
+from datetime import datetime
+from typing import Callable, Hashable
+
+from cityops.models.alerts import Alert
+from streams.cases import lifecycle
+from streams.state import KV
+
+RETAIN_S = 7 * 86400
+FULL_EVERY_S = 600.0
+
+
+def due_ts(state: dict) -> float | None:
+    """When this case becomes overdue, if it still can."""
+    case = state.get("case")
+    if case is None or case["overdue"] or not case.get("due_at") or case["status"] in lifecycle.DONE:
+        return None
+    return datetime.fromisoformat(case["due_at"]).timestamp()
+
+
+def expired(state: dict, now: datetime, retain_s: float = RETAIN_S) -> bool:
+    case = state.get("case")
+    return (case is not None and case["status"] == "closed"
+            and now.timestamp() - datetime.fromisoformat(case["processed_at"]).timestamp() > retain_s)
+
+
+class CaseClock:
+    def __init__(self, retain_s: float = RETAIN_S, full_every_s: float = FULL_EVERY_S):
+        self.retain_s, self.full_every_s = retain_s, full_every_s
+        self.heap: list[tuple[float, str]] = []
+        self.assignment: Hashable = None
+        self.scanned_at: float | None = None
+        self.deleted = 0
+
+    def note(self, cid: str, state: dict) -> None:
+        """After every write of a case's state (the heap may hold stale entries: each is re-checked)."""
+        due = due_ts(state)
+        if due is not None:
+            heapq.heappush(self.heap, (due, cid))
+
+    def tick(self, kv: KV, now: datetime, owned: Callable[[int], bool], assignment: Hashable
+             ) -> tuple[list[dict], list[Alert]]:
+        """Cases made overdue now (escalated versions) and their alerts; writes the new states."""
+        t = now.timestamp()
+        if assignment != self.assignment or self.scanned_at is None or t - self.scanned_at >= self.full_every_s:
+            self._full_scan(kv, now, owned)
+            self.assignment, self.scanned_at = assignment, t
+        cases, alerts = [], []
+        while self.heap and self.heap[0][0] <= t:
+            _, cid = heapq.heappop(self.heap)
+            state = kv.get(cid)
+            if state is None or state.get("p") is None or not owned(state["p"]):
+                continue
+            new, c, a = lifecycle.check_overdue(state, now)
+            if c:
+                kv.put(state["p"], cid, new)
+                cases += c
+                alerts += a
+        return cases, alerts
+
+    def _full_scan(self, kv: KV, now: datetime, owned: Callable[[int], bool]) -> None:
+        self.heap = []
+        for cid, state in list(kv.items()):
+            p = state.get("p") if isinstance(state, dict) else None
+            if p is None or not owned(p):
+                continue
+            if expired(state, now, self.retain_s):
+                kv.delete(p, cid)
+                self.deleted += 1
+            else:
+                self.note(cid, state)
+        heapq.heapify(self.heap)
