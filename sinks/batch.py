@@ -1,4 +1,4 @@
-"""A batch of decoded messages and the inserts that store it.
+"""A batch of consumed messages and the inserts that store it.
 
 Insert order is what makes a crash safe. Within a topic, every table but the last is idempotent
 (ReplacingMergeTree), and the last one (the authority) is where the sink reads its resume offsets from.
@@ -9,12 +9,14 @@ table replaces twins by (topic, partition, offset, reason).
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from cityops.warehouse.schema import DEAD_LETTERS, Table
-from sinks.decode import Decoded
+import orjson
+
+from cityops.warehouse.schema import DEAD_LETTERS, TABLES, Table
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -22,64 +24,103 @@ TZ = ZoneInfo("Asia/Shanghai")
 @dataclass
 class Insert:
     table: Table
-    rows: list[list]
+    columns: list[list]           # in `table.columns()` order, kafka meta columns last
+
+    def __len__(self) -> int:
+        return len(self.columns[0])
+
+    @property
+    def rows(self) -> list[list]:
+        return [list(r) for r in zip(*self.columns)]
+
+    @classmethod
+    def of_rows(cls, table: Table, rows: list[list]) -> Insert:
+        return cls(table, [list(c) for c in zip(*rows)])
 
     @property
     def token(self) -> str:
-        """Same rows → same token: a retried insert the server already stored (e.g. the reply timed out)
-        is dropped by ClickHouse's insert deduplication instead of stored twice."""
-        first, last = self.rows[0][-3:], self.rows[-1][-3:]
-        return f"{self.table.name}|{first}|{last}|{len(self.rows)}"
+        """Same messages → same token: a retried insert the server already stored (e.g. the reply timed out)
+        is dropped by ClickHouse's insert deduplication instead of stored twice. Digest of every row's
+        (topic,) partition and offset, so two different inserts never share one."""
+        meta = self.columns[-len(self.table.meta):]
+        return f"{self.table.name}|{len(self)}|{hashlib.blake2b(orjson.dumps(meta), digest_size=16).hexdigest()}"
+
+
+@dataclass
+class Messages:
+    """One topic's messages in arrival order, as parallel lists."""
+
+    partitions: list[int] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+    keys: list[bytes | None] = field(default_factory=list)
+    values: list[bytes | None] = field(default_factory=list)
 
 
 @dataclass
 class Batch:
-    records: list[tuple[str, int, int, Decoded]] = field(default_factory=list)
-    raw: dict[tuple[str, int, int], tuple[bytes | None, bytes | None]] = field(default_factory=dict)
+    topics: dict[str, Messages] = field(default_factory=dict)
+    size: int = 0
 
-    def add(self, topic: str, partition: int, offset: int, key, value, decoded: Decoded) -> None:
-        self.records.append((topic, partition, offset, decoded))
-        self.raw[(topic, partition, offset)] = (key, value)
+    def add(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> None:
+        m = self.topics.get(topic)
+        if m is None:
+            m = self.topics[topic] = Messages()
+        m.partitions.append(partition)
+        m.offsets.append(offset)
+        m.keys.append(key)
+        m.values.append(value)
+        self.size += 1
 
     def __len__(self) -> int:
-        return len(self.records)
+        return self.size
 
     def next_offsets(self) -> dict[tuple[str, int], int]:
         """Offsets to commit once everything is stored: one past the last message per partition."""
         out: dict[tuple[str, int], int] = {}
-        for topic, partition, offset, _ in self.records:
-            out[(topic, partition)] = max(out.get((topic, partition), 0), offset + 1)
+        for topic, m in self.topics.items():
+            last = dict(zip(m.partitions, m.offsets))   # offsets grow within a partition: the last one wins
+            out.update({(topic, p): o + 1 for p, o in last.items()})
         return out
 
-    def inserts(self) -> list[Insert]:
-        per_table: dict[str, tuple[Table, list[list]]] = {}
-        for _, _, _, decoded in self.records:
-            for table, row in decoded.rows:
-                per_table.setdefault(table.name, (table, []))[1].append(row)
-        ordered = sorted(per_table.values(), key=lambda tr: (tr[0] is not DEAD_LETTERS, _rank(tr[0])))
-        return [ins for table, rows in ordered for ins in _by_month(table, rows)]
+    def raw(self, topic: str, partition: int, offset: int) -> tuple[bytes | None, bytes | None]:
+        """The original key and value of one message (rare: a row the warehouse refused)."""
+        m = self.topics.get(topic)
+        if m is not None:
+            for i, (p, o) in enumerate(zip(m.partitions, m.offsets)):
+                if p == partition and o == offset:
+                    return m.keys[i], m.values[i]
+        return None, None
 
 
-def _rank(table: Table) -> int:
-    from cityops.warehouse.schema import TABLES
+@dataclass
+class Stored:
+    """What one table receives from a batch: columns in arrival order, and the partition month of each row."""
 
-    return TABLES.index(table)
+    table: Table
+    columns: list[list]
+    months: list[datetime] | None
+
+    def extend(self, other: Stored) -> None:
+        for mine, theirs in zip(self.columns, other.columns):
+            mine.extend(theirs)
+        if self.months is not None:
+            self.months.extend(other.months)
 
 
-def _by_month(table: Table, rows: list[list]) -> list[Insert]:
+def ordered_inserts(stored: dict[str, Stored]) -> list[Insert]:
+    """Dead letters first, then the tables in catalogue order (the authority last within its topic), each cut
+    where the partition month changes."""
+    ordered = sorted(stored.values(), key=lambda s: (s.table is not DEAD_LETTERS, TABLES.index(s.table)))
+    return [ins for s in ordered if s.columns and s.columns[0] for ins in _by_month(s)]
+
+
+def _by_month(s: Stored) -> list[Insert]:
     """Cut the rows, kept in arrival order, wherever the partition month changes."""
-    i = table.month_index()
-    if i is None:
-        return [Insert(table, rows)]
-    out: list[Insert] = []
-    current = None
-    for row in rows:
-        month = _month(row[i])
-        if month != current:
-            out.append(Insert(table, []))
-            current = month
-        out[-1].rows.append(row)
-    return out
+    if s.months is None or _month(min(s.months)) == _month(max(s.months)):
+        return [Insert(s.table, s.columns)]
+    keys = [_month(t) for t in s.months]
+    cuts = [0] + [i for i in range(1, len(keys)) if keys[i] != keys[i - 1]] + [len(keys)]
+    return [Insert(s.table, [c[a:b] for c in s.columns]) for a, b in zip(cuts, cuts[1:])]
 
 
 def _month(t: datetime) -> tuple[int, int]:

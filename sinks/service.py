@@ -4,6 +4,10 @@ Idempotent across crashes (see batch.py): on every partition assignment the sink
 max(committed offset, last offset stored in the warehouse + 1), so a batch stored but not committed is
 not stored again. While ClickHouse is unreachable it pauses the partitions, retries with backoff and
 keeps the batch: nothing is lost and nothing is committed early.
+
+One writer thread inserts a batch while the loop polls and decodes the next one (the insert runs in
+ClickHouse's C++, which releases the GIL). Inserts stay one at a time and in order, and a batch's offsets
+are committed by the loop only after its insert finished.
 """
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ import os
 import signal
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, TopicPartition
@@ -83,6 +89,9 @@ class Sink:
         self.batch = Batch()
         self.consumer: KafkaConsumer | None = None
         self.pending: set[TopicPartition] = set()
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-insert")
+        self.in_flight: tuple[Batch, int, Future] | None = None    # batch, inserts, its insert job
+        self.warehouse_down = threading.Event()                    # set while the writer retries
 
     # -- partitions ---------------------------------------------------------------------------------
     # Rebalance callbacks run on kafka-python's IO thread, where blocking consumer calls are refused: they
@@ -95,16 +104,20 @@ class Sink:
         self.pending -= set(revoked)
         # Store what we hold before another member takes over (no commit from this thread: the new owner
         # resumes from the warehouse's offsets). If that fails, it replays the messages.
-        if len(self.batch):
-            batch, self.batch = self.batch, Batch()
-            try:
-                for ins in batch.inserts():
+        job = self.in_flight
+        try:
+            if job is not None:
+                job[2].result(timeout=self.config.max_backoff_s)
+            if len(self.batch):
+                batch, self.batch = self.batch, Batch()
+                for ins in self.decoder.inserts(batch):
                     self._count(ins, self.store.insert_once(ins, batch))
-            except Exception as e:  # noqa: BLE001
-                log.warning("could not store %d messages before losing their partitions: %s", len(batch), e)
+        except Exception as e:  # noqa: BLE001
+            log.warning("could not store the messages held before losing their partitions: %s", e)
 
     def resume(self) -> None:
         """Seek each new partition to max(committed, stored in the warehouse + 1), then fetch from it."""
+        self.settle()   # the warehouse offsets must include the batch being inserted
         pending, self.pending = self.pending, set()
         stored: dict[str, dict[int, int]] = {}
         for tp in pending:
@@ -143,18 +156,55 @@ class Sink:
                         started is not None and time.monotonic() - started >= self.config.linger_s):
                     self.flush()
                     started = None
+                elif self.in_flight is not None and self.in_flight[2].done():
+                    self.settle()
             if len(self.batch):
                 self.flush()
+            self.settle()
         finally:
+            self.writer.shutdown(wait=True)
             self.consumer.close(autocommit=False)
         return self.stats
 
     def flush(self) -> None:
+        """Decode the batch (while the previous one is being inserted), then hand it to the writer."""
         batch, self.batch = self.batch, Batch()
-        inserts = batch.inserts()
+        inserts = self.decoder.inserts(batch)
+        self.settle()
+        self.in_flight = (batch, len(inserts), self.writer.submit(self._store, batch, inserts))
+
+    def _store(self, batch: Batch, inserts: list[Insert]) -> None:
+        """Writer thread: the inserts of one batch, in order, each retried until stored or refused."""
         for ins in inserts:
-            self._count(ins, self.store.insert_keeping_consumer_alive(ins, batch, self._keepalive))
+            self._count(ins, self.store.insert(ins, batch, self._on_wait))
             _crash_point()
+
+    def _on_wait(self, waiting: bool) -> None:
+        if waiting:
+            self.stats.retries += 1
+            self.warehouse_down.set()
+        else:
+            self.warehouse_down.clear()
+
+    def settle(self) -> None:
+        """Wait for the batch being inserted, then commit its offsets. While the warehouse is down, fetching
+        is paused but the consumer keeps polling, so it stays in the group; it resumes once the insert is done."""
+        job, self.in_flight = self.in_flight, None
+        if job is None:
+            return
+        batch, inserts, future = job
+        paused = False
+        while True:
+            try:
+                future.result(timeout=0.2)   # raises what the writer raised (Stopped: nothing committed)
+                break
+            except FutureTimeout:
+                if self.warehouse_down.is_set():
+                    self.consumer.pause(*self.consumer.assignment())
+                    paused = True
+                    self._add(self.consumer.poll(timeout_ms=0))   # new partitions arrive paused (on_assigned)
+        if paused:
+            self.consumer.resume(*(self.consumer.assignment() - self.pending))
         offsets = {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in batch.next_offsets().items()}
         try:
             self.consumer.commit(offsets)
@@ -163,23 +213,12 @@ class Sink:
             log.warning("offset commit refused after storing (%s); the warehouse offsets still hold", e)
         self.stats.messages += len(batch)
         self.stats.batches += 1
-        log.info("stored %d messages in %d inserts", len(batch), len(inserts))
-
-    def _keepalive(self, waiting: bool) -> None:
-        """Between retries: pause fetching but keep group membership; resume once the warehouse is back."""
-        assignment = self.consumer.assignment()
-        if not waiting:
-            self.consumer.resume(*(assignment - self.pending))
-            return
-        self.stats.retries += 1
-        self.consumer.pause(*assignment)
-        self._add(self.consumer.poll(timeout_ms=0))   # new partitions arrive paused (on_assigned)
+        log.info("stored %d messages in %d inserts", len(batch), inserts)
 
     def _add(self, polled) -> None:
         for records in polled.values():
             for r in records:
-                self.batch.add(r.topic, r.partition, r.offset, r.key, r.value,
-                               self.decoder.decode(r.topic, r.partition, r.offset, r.key, r.value))
+                self.batch.add(r.topic, r.partition, r.offset, r.key, r.value)
 
     def _count(self, ins: Insert, stored: int) -> None:
         self.stats.rows += stored

@@ -50,3 +50,21 @@ def test_caller_hash_is_keyed_stable_and_format_blind():
     assert a == caller_hash("+86 138-1234-5678", "k1") and len(a) == 20
     assert a != caller_hash("13812345678", "k2")
     assert caller_hash(None, "k1") == caller_hash("", "k1") == ""
+
+
+def _mask_without_hints(text: str) -> str:
+    """mask_text as the four substitutions alone, without the pre-checks that skip them."""
+    from cityops import pii
+
+    text = pii._ID.sub(lambda m: m.group()[:3] + "*" * 15, text)
+    text = pii._MOBILE.sub(lambda m: pii._keep_ends(re.sub(r"\D", "", m.group())[-11:], 3, 2), text)
+    text = pii._LANDLINE.sub(lambda m: pii._keep_ends(m.group(), 4, 0), text)
+    return pii._NAME.sub(lambda m: m.group(1) + m.group(2)[0] + "*" * (len(m.group(2)) - 1), text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(parts=st.lists(st.one_of(CJK, PUNCT, SECRET, st.sampled_from(["我叫张三", "联系人：李四。", "姓名王五 ", "１３８", "٣٤٥"]),
+                                st.text(alphabet="0123456789-+ ", max_size=14)), max_size=6))
+def test_pre_checks_never_change_the_result(parts):
+    text = "".join(parts)
+    assert mask_text(text) == _mask_without_hints(text)

@@ -49,9 +49,8 @@ class Table:
                 cols[name] = typ
         return cols | self.meta
 
-    def row_builder(self, pii_key: str) -> Callable[[BaseModel, str, int, int], list]:
-        """A function (value, topic, partition, offset) → row in `columns()` order. Hot path of the sink:
-        one attrgetter for all fields, then per-column fix-ups only where a column needs one."""
+    def _fixes(self, pii_key: str) -> tuple[list[str], list[tuple[int, Callable]]]:
+        """Model fields stored, in column order, and the fix-up of each column that needs one."""
         fields, fixes = [], []
         for name, typ in model_columns(self.model).items():
             if name in self.dropped:
@@ -66,6 +65,12 @@ class Table:
                 fixes.append((i, _mask_b64))
             elif "String" in typ and "Nullable" not in typ:
                 fixes.append((i, _text))
+        return fields, fixes
+
+    def row_builder(self, pii_key: str) -> Callable[[BaseModel, str, int, int], list]:
+        """A function (value, topic, partition, offset) → row in `columns()` order. Hot path of the sink:
+        one attrgetter for all fields, then per-column fix-ups only where a column needs one."""
+        fields, fixes = self._fixes(pii_key)
         get = operator.attrgetter(*fields)
         meta = list(self.meta)
 
@@ -80,6 +85,25 @@ class Table:
 
         return build
 
+    def column_builder(self, pii_key: str) -> Callable[[dict[str, list]], list[list]]:
+        """The same transformation as `row_builder`, column-wise: model field → list of plain values (str, int,
+        float, bool, None, datetime or timestamp text) in, the model columns of `columns()` out (no meta)."""
+        fields, fixes = self._fixes(pii_key)
+        by_index = dict(fixes)
+
+        def build(values: dict[str, list]) -> list[list]:
+            out = []
+            for i, name in enumerate(fields):
+                col, fix = values[name], by_index.get(i)
+                if fix is _text:
+                    if None in col:   # plain values: only None needs fixing
+                        col = ["" if v is None else v for v in col]
+                elif fix is not None:
+                    col = list(map(fix, col))
+                out.append(col)
+            return out
+
+        return build
 
 def _text(v) -> str:
     if v is None:
