@@ -211,11 +211,11 @@ class Shape:
     def decode(self, values: list[bytes | None]) -> Columns:
         """The messages this shape accepts, as columns; the others are simply not in `index`."""
         objs, bad = _load(values)
-        raw = self._columns(objs, bad)
+        raw, absent = self._columns(objs, bad)
         out: dict[str, list] = {}
         times: dict[str, list] = {}
         for f in self.fields:
-            out[f.name] = col = self._fill(f, raw[f.name], bad)
+            out[f.name] = col = self._fill(f, raw[f.name], bad, f.name in absent)
             if f.time:
                 times[f.name] = self._times(f, col, bad)
         if self.model_checks:
@@ -226,10 +226,10 @@ class Shape:
         pick = lambda col: [col[i] for i in keep]  # noqa: E731
         return Columns(keep, {k: pick(c) for k, c in out.items()}, {k: pick(c) for k, c in times.items()})
 
-    def _columns(self, objs: list[dict], bad: set[int]) -> dict[str, list]:
-        """One list per field (`_MISSING` where a message lacks it), in message order. Messages come in a few key
-        sets: each set is checked once (required keys, no unknown key when the model forbids extras) and read
-        with one itemgetter; the groups are then put back in arrival order."""
+    def _columns(self, objs: list[dict], bad: set[int]) -> tuple[dict[str, list], set[str]]:
+        """One list per field (`_MISSING` where a message lacks it), in message order, and the fields some message
+        lacks. Messages come in a few key sets: each set is checked once (required keys, no unknown key when the
+        model forbids extras) and read with one itemgetter; the groups are then put back in arrival order."""
         groups: dict[frozenset, list[int]] = {}
         for i, o in enumerate(objs):
             keys = frozenset(o)
@@ -238,11 +238,13 @@ class Shape:
                 g = groups[keys] = []
             g.append(i)
         parts: dict[str, list] = {f.name: [] for f in self.fields}
+        absent: set[str] = set()
         order: list[int] = []
         for keys, idx in groups.items():
             if not (self.required <= keys and (not self.forbid_extra or keys <= self.allowed)):
                 bad.update(idx)
             present = [f.name for f in self.fields if f.name in keys]
+            absent.update(name for name in parts if name not in keys)
             rows = [objs[i] for i in idx] if len(groups) > 1 else objs
             if len(present) > 1:
                 got = dict(zip(present, map(list, zip(*map(operator.itemgetter(*present), rows)))))
@@ -252,12 +254,12 @@ class Shape:
                 part.extend(got.get(name) or [_MISSING] * len(idx))
             order += idx
         if len(groups) <= 1:
-            return parts
+            return parts, absent
         back = operator.itemgetter(*sorted(range(len(order)), key=order.__getitem__))
-        return {name: list(back(part)) for name, part in parts.items()}
+        return {name: list(back(part)) for name, part in parts.items()}, absent
 
-    def _fill(self, f: FieldShape, col: list, bad: set[int]) -> list:
-        if _MISSING in col:
+    def _fill(self, f: FieldShape, col: list, bad: set[int], absent: bool) -> list:
+        if absent:
             if f.required:
                 bad.update(i for i, v in enumerate(col) if v is _MISSING)
             col = [(f.factory() if f.factory else f.default) if v is _MISSING else v for v in col]
