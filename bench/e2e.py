@@ -11,8 +11,9 @@ Method (docs/benchmarks.md says the same for readers):
   that sees its partition committed past its offset. Latency = that time − occurred_at, for raw events
   (source → warehouse) and for case updates (source → worker → cases topic → warehouse). Resolution:
   the poll interval (50 ms) plus the commit's own round trip.
-- Alerts: when `cityops pager` exists, it runs against a webhook receiver on 127.0.0.1 that records
-  arrival times; latency = arrival − the alert's occurred_at.
+- Alerts: `cityops pager` runs with CITYOPS_PAGER_WEBHOOKS sending every department's alerts (JSON) to a
+  webhook receiver on 127.0.0.1 that records arrival times; latency = first arrival − the alert's
+  occurred_at, matched by alert id.
 - Memory: VmHWM (peak resident set) of the worker and sink processes, read from /proc before stopping.
 - Baseline: bench/baseline.py, a plain consumer inserting the same pre-loaded messages straight into
   ClickHouse (its own directory), timed the same way (first poll with data → last insert).
@@ -68,6 +69,7 @@ class Latency:
     alert_ms: dict[str, float] | None
     alerts_delivered: int
     samples: dict[str, list[float]] = field(default_factory=dict)
+    stalled: str = ""                 # why the pipeline did not catch up after the paced run, if it did not
 
 
 @dataclass
@@ -217,12 +219,16 @@ def _percentiles(xs: list[float]) -> dict[str, float]:
 def latency_run(pipe: Pipeline, dsn: str, rate: float, seconds: float, seed: int) -> tuple[Latency, dict]:
     """Pipeline already running and caught up: paced load, then read back which rows became queryable when."""
     start_ms = int(time.time() * 1000)
+    stalled = ""
     watcher = Watcher(pipe.bootstrap, pipe.sink_group)
     watcher.start()
     pager = Pager.start(pipe)
     try:
         sent, achieved = paced(pipe.bootstrap, rate, seconds, seed)
-        pipe.wait_processed(timeout=max(120.0, seconds * 4))
+        try:
+            pipe.wait_processed(timeout=max(120.0, seconds * 4))
+        except TimeoutError as e:   # not keeping up is a result: latencies of what was stored, and this note
+            stalled = str(e)
         if pager:
             pager.settle()
     finally:
@@ -262,7 +268,7 @@ def latency_run(pipe: Pipeline, dsn: str, rate: float, seconds: float, seed: int
             alerts += [t * 1000 - occurred[a] for t in times[:1]]
     return Latency(rate, achieved, sent, _percentiles(raw), _percentiles(cases), _percentiles(worker),
                    _percentiles(alerts) if pager else None, len(alerts),
-                   samples={"raw": raw, "cases": cases, "alerts": alerts}), peaks
+                   samples={"raw": raw, "cases": cases, "alerts": alerts}, stalled=stalled), peaks
 
 
 class Pager:
@@ -273,13 +279,13 @@ class Pager:
 
     @classmethod
     def start(cls, pipe: Pipeline):
-        from bench.webhook import Receiver, pager_argv
+        from bench.webhook import Receiver, pager_argv, pager_env
 
         argv = pager_argv()
         if argv is None:
             return None
         receiver = Receiver()
-        pipe._start("pager", [*argv, "--webhook", receiver.url], {**pipe.env})
+        pipe._start("pager", [*argv, "--group", "bench-pager"], {**pipe.env, **pager_env(receiver, pipe.home / "pager")})
         return cls(pipe, receiver)
 
     def settle(self, quiet_s: float = 3.0) -> None:
@@ -343,6 +349,8 @@ def run(quick: bool = False, events: int | None = None, latency_s: float | None 
     finally:
         pipe.stop()
         broker.down()
+    if lat.stalled:
+        notes.append(f"the latency run did not catch up: {lat.stalled}; latencies are of the rows stored")
     if lat.alert_ms is None:
         notes.append("alert latency not measured: no `cityops pager` command in this checkout")
     result = Result(datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -350,6 +358,16 @@ def run(quick: bool = False, events: int | None = None, latency_s: float | None 
                     load, quick, dict(mix), one, two, base, lat, peaks, notes)
     shutil.rmtree(home, ignore_errors=True)
     return result
+
+
+def from_json(text: str) -> Result:
+    """A Result back from `--json` output (to re-render the Markdown and the plot)."""
+    d = json.loads(text)
+    d.pop("checks", None)
+    d["one_worker"] = Drain(**d["one_worker"])
+    d["two_workers"] = Drain(**d["two_workers"]) if d["two_workers"] else None
+    d["latency"] = Latency(**d["latency"])
+    return Result(**d)
 
 
 def to_json(r: Result) -> str:
@@ -432,6 +450,16 @@ Targets:
 - Scaling: a second pre-load drained by 2 workers (same broker; their tables first recover from the
   changelogs, which the clock excludes).
 - Memory: VmHWM of each process from /proc before it is stopped.
+
+## Faults and bad input (tests, not benchmarks)
+
+- `tests/test_faults.py`: kill -9 of the worker, kill -9 of the sink mid-batch, broker stop/start, and the
+  warehouse directory held by another process for 30 s, each under a steady simulator stream; afterwards
+  the warehouse must hold every produced event once (count = distinct event ids) and every case version
+  once (FINAL count = distinct (case, version), no event applied twice).
+- `tests/test_bad_input.py`: the corpus in `tests/data/bad_input/cases.jsonl` (114 cases over the three
+  source topics) through one worker and one sink; each case must end as one dead letter with its reason
+  class, or be stored once, verbatim.
 """
 
 

@@ -34,6 +34,7 @@ class Pipeline:
     sink_group: str = "cityops-sink"
     sink_args: tuple[str, ...] = ()
     procs: dict[str, Managed] = field(default_factory=dict)
+    argv: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
 
     @property
     def bootstrap(self) -> str:
@@ -47,7 +48,12 @@ class Pipeline:
         m = Managed(name, self.home / "run")
         m.start(argv, self.logs / f"{name}.log", env=env)
         self.procs[name] = m
+        self.argv[name] = (argv, env)
         return m
+
+    def restart(self, name: str) -> Managed:
+        """Start `name` again as it was started (after it died)."""
+        return self._start(name, *self.argv[name])
 
     def start_worker(self, name: str = "worker") -> Managed:
         # Each worker its own data dir: Faust keeps per-process state there.

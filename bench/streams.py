@@ -1,8 +1,10 @@
-"""Streams throughput: pre-load N simulator events onto the source topics, then time one worker draining
-them (start → its committed offsets reach the end of every source partition).
+"""Streams throughput: pre-load N simulator events onto the source topics, then time one worker (or several)
+draining them (start → committed offsets reach the end of every source partition).
 
 The rate is taken from the first commit that moves to the last one, so Faust's start-up and group join
-(a few seconds, not throughput) stay out of it; the wall time including start-up is reported too.
+(a few seconds, not throughput) stay out of it; the wall time including start-up is reported too. The
+workers' CPU time per event over the same span is reported beside it: on a shared host the rate follows the
+load, the CPU cost much less.
 """
 from __future__ import annotations
 
@@ -57,36 +59,53 @@ def _progress(admin: KafkaAdminClient, ends: dict[TopicPartition, int]) -> int:
                if tp in committed and committed[tp].offset >= 0)
 
 
-def drain(bootstrap: str, env: dict[str, str], home: Path, timeout: float = 900.0) -> dict:
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of a process so far (a figure the shared host's load does not inflate)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, TypeError):
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drain(bootstrap: str, env: dict[str, str], home: Path, workers: int = 1, timeout: float = 900.0) -> dict:
     probe = KafkaConsumer(bootstrap_servers=bootstrap)
     parts = [TopicPartition(t.name, p) for t in SOURCE_TOPICS for p in probe.partitions_for_topic(t.name)]
     ends = probe.end_offsets(parts)
     probe.close()
     total = sum(ends.values())
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    worker = Managed("bench-worker", home / "run")
+    procs = [Managed(f"bench-worker-{i}", home / "run") for i in range(workers)]
     t0 = time.monotonic()
-    worker.start([sys.executable, "-m", "cityops", "worker"], home / "worker.log", env=env)
+    for i, w in enumerate(procs):
+        w.start([sys.executable, "-m", "cityops", "worker"], home / f"worker-{i}.log", env=env)
+
+    def cpu() -> float:
+        return sum(cpu_seconds(w.pid()) for w in procs)
+
     first = None
     try:
         while time.monotonic() - t0 < timeout:
             done = _progress(admin, ends)
             now = time.monotonic()
             if done and first is None:
-                first = (now, done)
+                first = (now, done, cpu())
             if done >= total:
+                cpu_end, load = cpu(), os.getloadavg()
                 break
-            if worker.pid() is None:
-                raise RuntimeError(f"the worker died: see {home / 'worker.log'}")
+            if any(w.pid() is None for w in procs):
+                raise RuntimeError(f"a worker died: see {home}/worker-*.log")
             time.sleep(0.2)
         else:
-            raise TimeoutError(f"the worker did not drain {total} events in {timeout:.0f} s")
+            raise TimeoutError(f"the workers did not drain {total} events in {timeout:.0f} s")
     finally:
-        worker.stop()
+        for w in procs:
+            w.stop()
         admin.close()
-    t1, d1 = first
+    t1, d1, c1 = first
     return {"events": total, "wall_s": now - t0, "rate": (total - d1) / max(now - t1, 1e-9),
-            "measured_events": total - d1, "measured_s": now - t1}
+            "measured_events": total - d1, "measured_s": now - t1, "load": load,
+            "cpu_us": (cpu_end - c1) / max(total - d1, 1) * 1e6}
 
 
 def free_port() -> int:
@@ -95,8 +114,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run(n: int) -> str:
-    """A fresh broker of its own (temp dir, free ports): preload, drain with one worker, stop the broker."""
+def run(n: int, workers: int = 1) -> str:
+    """A fresh broker of its own (temp dir, free ports): preload, drain with `workers` workers, stop the broker."""
     from cityops.settings import get_settings
     from cityops.stack.kafka import Broker
 
@@ -109,17 +128,19 @@ def run(n: int) -> str:
     broker.up()
     try:
         mix = preload(env["CITYOPS_BOOTSTRAP_SERVERS"], n)
-        r = drain(env["CITYOPS_BOOTSTRAP_SERVERS"], {**os.environ, "PYTHONUNBUFFERED": "1"}, home)
+        r = drain(env["CITYOPS_BOOTSTRAP_SERVERS"], {**os.environ, "PYTHONUNBUFFERED": "1"}, home, workers)
     finally:
         broker.down()
+    load = " / ".join(f"{x:.1f}" for x in r["load"])
     share = ", ".join(f"{k} {v / mix.total():.0%}" for k, v in mix.most_common())
     return (f"\n## Streams worker drain, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n\n"
             f"- machine: {platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}\n"
             f"- input: {r['events']:,} simulator events pre-loaded ({share}), "
             f"{len(SOURCE_TOPICS)} source topics × {env.get('CITYOPS_PARTITIONS', '4')} partitions\n"
-            f"- one worker: **{r['rate']:,.0f} events/s** sustained ({r['measured_events']:,} events in "
+            f"- {workers} worker{'s' if workers > 1 else ''}: **{r['rate']:,.0f} events/s** sustained ({r['measured_events']:,} events in "
             f"{r['measured_s']:.1f} s from its first commit to the last); {r['wall_s']:.1f} s wall including "
-            f"start-up and group join\n")
+            f"start-up and group join; worker CPU {r['cpu_us']:.0f} µs per event "
+            f"(≈ {1e6 / r['cpu_us']:,.0f} events per CPU-second); load average (1/5/15 min) at the end {load}\n")
 
 
 def append(path: Path, md: str) -> None:

@@ -53,17 +53,29 @@ class Receiver:
             time.sleep(0.2)
 
     def delivered(self, alert_ids: list[str]) -> dict[str, list[float]]:
-        """Arrival times of each alert id (found anywhere in the body: the message format is the pager's)."""
+        """Arrival times of each alert id, found whole in the body (a JSON string, or the end of a line of
+        the Markdown formats): one id may be the prefix of another (…@12 and …@123)."""
         out: dict[str, list[float]] = {a: [] for a in alert_ids}
         for t, _, body in self.arrivals:
             for a in alert_ids:
-                if a in body:
+                if f'"{a}"' in body or body.endswith(a) or f"{a}\n" in body or f"{a}\\n" in body:
                     out[a].append(t)
         return out
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def pager_env(receiver: Receiver, home) -> dict[str, str]:
+    """Environment for `cityops pager` delivering every department's alerts to `receiver` as JSON."""
+    from pathlib import Path
+
+    home = Path(home)
+    home.mkdir(parents=True, exist_ok=True)
+    hooks = home / "webhooks.yaml"
+    hooks.write_text(f'webhooks:\n  "*": [{{format: json, url: "{receiver.url}"}}]\n')
+    return {"CITYOPS_PAGER_WEBHOOKS": str(hooks), "CITYOPS_DATA_DIR": str(home)}
 
 
 def pager_argv() -> list[str] | None:

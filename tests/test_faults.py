@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from bench.pipeline import Pipeline, alive, query
+from bench.pipeline import Pipeline, alive, query, wait_caught_up
+from bench.webhook import Receiver, pager_argv, pager_env
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +47,7 @@ class Supervisor(threading.Thread):
                     if m.pidfile.exists() and m.pid() is None:
                         time.sleep(self.delay)
                         self.restarts.append(name)
-                        (self.pipe.start_worker if name.startswith("worker") else self.pipe.start_sink)(name)
+                        self.pipe.restart(name)
                 except Exception as e:  # noqa: BLE001 — keep supervising; the test reports it
                     self.errors.append(f"{name}: {e!r}")
 
@@ -88,9 +89,15 @@ def run_with_fault(name: str, stack_env, tmp_path_factory, fault) -> dict:
     prefix = f"flt-{name}-{int(time.time())}"
     counts: dict[str, int] = {}
     produced = threading.Event()
+    receiver = Receiver()
+    t0_ms = int(time.time() * 1000)
+    pager = pager_argv()
     try:
         pipe.start_worker("worker")
         pipe.start_sink()
+        if pager:
+            pipe._start("pager", [*pager, "--group", f"fault-{name}-pager"],
+                        {**env, **pager_env(receiver, home / "pager")})
         sup.start()
         sender = threading.Thread(target=_produce, args=(pipe.bootstrap, prefix, counts, produced), daemon=True)
         sender.start()
@@ -99,9 +106,13 @@ def run_with_fault(name: str, stack_env, tmp_path_factory, fault) -> dict:
         sender.join(timeout=SECONDS + 240)
         assert produced.is_set(), "the producer did not finish"
         pipe.wait_processed(timeout=300, fail_fast=False)
+        if pager:
+            wait_caught_up(pipe.bootstrap, f"fault-{name}-pager", ["alerts"], 120)
+            receiver.wait_quiet(2.0)
     finally:
         sup.stop()
         pipe.stop()
+        receiver.close()
     assert not sup.errors, f"supervisor: {sup.errors}"
     rows = query(dsn, {
         "raw": " UNION ALL ".join(
@@ -114,8 +125,11 @@ def run_with_fault(name: str, stack_env, tmp_path_factory, fault) -> dict:
                  "reporter_count, reopen_count) FROM case_history "
                  f"FINAL WHERE startsWith(event_id, '{prefix}')",
         "alerts": "SELECT count(), uniqExact(alert_id) FROM alerts FINAL",
+        "raised": f"SELECT alert_id FROM alerts FINAL WHERE raised_at >= fromUnixTimestamp64Milli({t0_ms})",
     })
-    return {"counts": counts, "rows": rows, "restarts": sup.restarts, "logs": {n: pipe.log(n) for n in pipe.procs}}
+    raised = [a for a, in rows["raised"]]
+    return {"counts": counts, "rows": rows, "restarts": sup.restarts, "logs": {n: pipe.log(n) for n in pipe.procs},
+            "delivered": receiver.delivered(raised) if pager else None}
 
 
 def assert_exact(r: dict) -> None:
@@ -135,6 +149,9 @@ def assert_exact(r: dict) -> None:
         f"applied twice (restarts {r['restarts']})"
     alerts, distinct_alerts = map(int, r["rows"]["alerts"][0])
     assert alerts == distinct_alerts
+    if r["delivered"] is not None:      # the pager is part of this checkout: every alert reached the webhook once
+        wrong = {a: len(t) for a, t in r["delivered"].items() if len(t) != 1}
+        assert not wrong, f"alerts delivered ≠ once (alert → deliveries): {wrong} (restarts {r['restarts']})"
 
 
 def test_worker_killed_mid_stream(broker, stack_env, tmp_path_factory):
