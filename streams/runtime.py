@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Callable
 
 import faust
+from faust.types import Message
 
 from cityops.models.deadletters import DeadLetter
 from cityops.taxonomy import load_taxonomy
@@ -13,9 +15,7 @@ from streams.app import app, raw_topic, settings
 from streams.intake import Intake, Out, dead_out
 from streams.state import TableKV
 
-# Batches amortise Faust's per-event cost and turn per-event state writes into per-batch ones.
-BATCH = 2000
-WITHIN = 0.1
+Handle = Callable[[bytes, bytes | None, str, int, int], list[Out]]  # (value, key, topic, partition, offset)
 
 
 def table(name: str) -> faust.Table:
@@ -44,9 +44,30 @@ def intake() -> Intake:
 
 
 def processing_error(event, e: Exception) -> Out:
-    """A bug on one event must not stop the worker or lose the event: it becomes a dead letter."""
-    m = event.message
-    return dead_out(DeadLetter.of(m.topic, m.partition, m.offset, "processing", repr(e), event.value, event.key))
+    """A bug on one event (a Faust event or a raw message) must not stop the worker or lose the event: it
+    becomes a dead letter."""
+    m = getattr(event, "message", event)
+    return dead_out(DeadLetter.of(m.topic, m.partition, m.offset, "processing", repr(e), m.value, m.key))
+
+
+def source(topic: str, handle: Callable[[Intake], Handle]) -> None:
+    """Consume a source topic in fetched batches (streams/app.py BatchConsumer): every message goes through
+    `handle(intake())`, then the batch's minute counts are written once and its outputs sent."""
+    app.topics.add(topics[topic])  # subscribed through the conductor: assignment, acks, co-partitioned tables
+
+    async def on_batch(messages: list[Message]) -> None:
+        run = intake()
+        fn = handle(run)
+        outs: list[Out] = []
+        for m in messages:
+            try:
+                outs += fn(m.value, m.key, m.topic, m.partition, m.offset)
+            except Exception as e:  # noqa: BLE001
+                outs.append(processing_error(m, e))
+        run.counts.flush()
+        await send_all(outs)
+
+    app.batch_handlers[topic] = on_batch
 
 
 async def send_all(outs: list[Out]) -> None:

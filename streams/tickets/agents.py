@@ -1,22 +1,7 @@
-"""Agent: hotline tickets → case candidates (created) or case commands (lifecycle), minute counts (or dead letters)."""
+"""Source: hotline tickets → case candidates (created) or case commands (lifecycle), minute counts (or dead letters)."""
 from __future__ import annotations
 
 from cityops.topics import HOTLINE_TICKETS
-from streams.app import app
-from streams.runtime import BATCH, WITHIN, intake, processing_error, send_all, topics
+from streams.runtime import source
 
-
-@app.agent(topics[HOTLINE_TICKETS.name], name="tickets")
-async def tickets(stream):
-    run = intake()
-    async for batch in stream.take_events(BATCH, within=WITHIN):
-        outs = []
-        for event in batch:
-            m = event.message
-            try:
-                outs += run.hotline(event.value, event.key, m.topic, m.partition, m.offset)
-            except Exception as e:  # noqa: BLE001
-                outs.append(processing_error(event, e))
-        run.counts.flush()
-        await send_all(outs)
-        yield len(batch)
+source(HOTLINE_TICKETS.name, lambda run: run.hotline)
