@@ -23,7 +23,7 @@ WEBHOOK_BASE_ENV = "CITYOPS_PAGER_URL"
 # ASCII slugs for env var names and uids; a department not listed gets a stable hash slug.
 SLUGS = {"城管执法": "chengguan", "环卫": "huanwei", "市政": "shizheng", "园林": "yuanlin", "物业": "wuye",
          "市场监管": "shichang", "生态环境": "shengtai", "水务": "shuiwu", "住建": "zhujian", "公安": "gongan",
-         "交警": "jiaojing", "12345 triage desk": "triage", OPS: "ops"}
+         "交警": "jiaojing", "12345热线分拨": "triage", OPS: "ops"}
 
 
 def slug(department: str) -> str:
