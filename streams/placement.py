@@ -24,26 +24,41 @@ class Placer(Protocol):
 
 
 class RegistryPlacer:
-    """The city registry as a Placer; answers for fixed sensor coordinates are cached by the registry."""
+    """The city registry as a Placer. Answers for coordinates are cached: sensors do not move, so a device's
+    readings ask the same point again and again (point-in-polygon costs ~4 µs, a dict hit ~0.1 µs)."""
+
+    CACHE = 200_000
 
     def __init__(self, registry):
         self.registry = registry
         self._in_city: dict[tuple[float, float], bool] = {}
+        self._gps: dict[tuple[float, float], Place | None] = {}
 
     def in_city(self, lat: float, lon: float) -> bool:
         key = (lat, lon)
         hit = self._in_city.get(key)
         if hit is None:
-            if len(self._in_city) > 200_000:
+            if len(self._in_city) > self.CACHE:
                 self._in_city.clear()
             hit = self._in_city[key] = self.registry.in_city(lat, lon)
         return hit
 
+    def _at(self, lat: float, lon: float) -> Place | None:
+        key = (lat, lon)
+        try:
+            return self._gps[key]
+        except KeyError:
+            if len(self._gps) > self.CACHE:
+                self._gps.clear()
+            g = self.registry.locate(lat, lon)
+            p = self._gps[key] = Place(g.code, g.code[:6], g.code[:9], lat, lon, "gps") if g is not None else None
+            return p
+
     def place(self, lat: float | None, lon: float | None, address: str | None) -> Place | None:
         if lat is not None and lon is not None:
-            g = self.registry.locate(lat, lon)
-            if g is not None:
-                return Place(g.code, g.code[:6], g.code[:9], lat, lon, "gps")
+            p = self._at(lat, lon)
+            if p is not None:
+                return p
         if address:
             a = self.registry.geocode(address)
             if a is not None:
