@@ -122,9 +122,7 @@ app = App(
     broker_rebalance_timeout=10.0,
     broker_commit_interval=1.0,
     producer_acks=-1,
-    # Outputs and changelog writes come in bursts (one per fetched batch): a longer linger sends each burst in
-    # a few produce requests instead of dozens, for at most 50 ms more latency per hop.
-    producer_linger=0.05,
+    producer_linger=0.005,
     web_enabled=False,
     timezone="Asia/Shanghai",
 )
