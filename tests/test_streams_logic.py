@@ -258,3 +258,19 @@ def test_sustained_fume_readings_open_an_incident_and_page(intake):
     assert inc["state"] == "open" and inc["label"] == "油烟污染" and inc["limit"] == 2.0
     # A replay of an already-applied reading changes nothing.
     assert intake.sensor(ev.to_bytes(), b"FUME-1", "sensor.events", 1, 105) == []
+
+
+# -- placement --------------------------------------------------------------------------------------
+@hsettings(max_examples=200, deadline=None)
+@given(points=st.lists(st.tuples(st.floats(36.1, 37.25), st.floats(117.72, 118.43)), min_size=1, max_size=20))
+def test_cached_placement_answers_as_the_registry_does(points):
+    from cityops.registry import CityRegistry
+    from streams.placement import RegistryPlacer
+
+    reg = CityRegistry.default()
+    placer = RegistryPlacer(reg)
+    for lat, lon in points + points:  # the second round is answered from the cache
+        g = reg.locate(lat, lon)
+        p = placer.place(lat, lon, None)
+        assert (p.grid_code, p.lat, p.lon, p.how) == (g.code, lat, lon, "gps") if g else p is None
+        assert placer.in_city(lat, lon) == reg.in_city(lat, lon)
