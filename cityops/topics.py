@@ -17,6 +17,8 @@ from cityops.models.incidents import Incident
 from cityops.settings import get_settings
 
 DAY_MS = 86_400_000
+# A source message larger than this is bad input (dead-lettered as `oversize` by the streams, skipped by the sink).
+MAX_MESSAGE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)

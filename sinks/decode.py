@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from cityops.models.deadletters import DeadLetter
-from cityops.topics import SOURCE_TOPICS, Topic
+from cityops.topics import MAX_MESSAGE_BYTES, SOURCE_TOPICS, Topic
 from cityops.warehouse.schema import DEAD_LETTERS, Table, tables_of
 from sinks.batch import Batch, Insert, Messages, Stored, ordered_inserts
 from sinks.fast import Columns, shape_of
@@ -52,6 +52,8 @@ class Decoder:
 
     def decode_topic(self, topic: str, m: Messages) -> list[Stored]:
         """One topic's messages → what each table receives (dead letters included), in arrival order."""
+        if topic in STREAMS_CHECKED:
+            m = _within_limit(m)
         n = len(m.values)
         shape = self.shapes[topic]
         fast = shape.decode(m.values) if shape is not None else Columns([], {}, {})
@@ -97,6 +99,15 @@ class Decoder:
              value: bytes | None, key: bytes | None) -> Decoded:
         letter = DeadLetter.of(topic, partition, offset, reason, f"rejected by the sink: {detail}", value, key)
         return Decoded([(DEAD_LETTERS, self.dead_builder(letter, topic, partition, offset))])
+
+
+def _within_limit(m: Messages) -> Messages:
+    """Without the oversize messages: the streams worker dead-letters them (`oversize`), so they are bad input
+    even when the model would accept them."""
+    if max(map(len, filter(None, m.values)), default=0) <= MAX_MESSAGE_BYTES:
+        return m
+    keep = [i for i, v in enumerate(m.values) if v is None or len(v) <= MAX_MESSAGE_BYTES]
+    return Messages(*([col[i] for i in keep] for col in (m.partitions, m.offsets, m.keys, m.values)))
 
 
 @contextmanager

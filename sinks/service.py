@@ -31,6 +31,7 @@ from cityops.warehouse import connect, migrate
 from cityops.warehouse.schema import DEAD_LETTERS, tables_of
 from sinks.batch import Batch, Insert
 from sinks.decode import Decoder
+from sinks.dedup import Dedup
 from sinks.store import Store
 
 log = logging.getLogger("cityops.sink")
@@ -45,6 +46,7 @@ class SinkConfig:
     group_id: str = "cityops-sink"
     topics: tuple[Topic, ...] = TOPICS
     max_backoff_s: float = 30.0
+    recent_ids: int = 200_000     # event ids remembered per source topic to drop resent events (sinks/dedup.py)
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Stats:
     dead_letters: int = 0
     batches: int = 0
     retries: int = 0
+    duplicates: int = 0           # resent source events not stored again
     per_table: dict[str, int] = field(default_factory=dict)
 
 
@@ -85,6 +88,7 @@ class Sink:
         self.wh = client or connect(settings)
         self.store = Store(self.wh, stop, self.config.max_backoff_s)
         self.decoder = Decoder(self.config.topics, settings.pii_key)
+        self.dedup = Dedup(self.config.recent_ids)
         self.stats = Stats()
         self.batch = Batch()
         self.consumer: KafkaConsumer | None = None
@@ -110,15 +114,17 @@ class Sink:
                 job[2].result(timeout=self.config.max_backoff_s)
             if len(self.batch):
                 batch, self.batch = self.batch, Batch()
-                for ins in self.decoder.inserts(batch):
+                for ins in self._inserts(batch):
                     self._count(ins, self.store.insert_once(ins, batch))
         except Exception as e:  # noqa: BLE001
             log.warning("could not store the messages held before losing their partitions: %s", e)
 
     def resume(self) -> None:
-        """Seek each new partition to max(committed, stored in the warehouse + 1), then fetch from it."""
+        """Seek each new partition to max(committed, stored in the warehouse + 1), then fetch from it; reload
+        the recent event ids of its topic from the warehouse (what was stored, whoever stored it)."""
         self.settle()   # the warehouse offsets must include the batch being inserted
         pending, self.pending = self.pending, set()
+        self.store.retrying(self.dedup.prime, self.wh, {tp.topic for tp in pending})
         stored: dict[str, dict[int, int]] = {}
         for tp in pending:
             if tp.topic not in stored:
@@ -169,9 +175,14 @@ class Sink:
     def flush(self) -> None:
         """Decode the batch (while the previous one is being inserted), then hand it to the writer."""
         batch, self.batch = self.batch, Batch()
-        inserts = self.decoder.inserts(batch)
+        inserts = self._inserts(batch)
         self.settle()
         self.in_flight = (batch, len(inserts), self.writer.submit(self._store, batch, inserts))
+
+    def _inserts(self, batch: Batch) -> list[Insert]:
+        inserts = self.dedup.filter(self.decoder.inserts(batch))
+        self.stats.duplicates = self.dedup.dropped
+        return inserts
 
     def _store(self, batch: Batch, inserts: list[Insert]) -> None:
         """Writer thread: the inserts of one batch, in order, each retried until stored or refused."""

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ValidationError
 from cityops.models.deadletters import DeadLetter
 
 M = TypeVar("M", bound=BaseModel)
-MAX_BYTES = 64 * 1024
+from cityops.topics import MAX_MESSAGE_BYTES as MAX_BYTES  # noqa: E402 — declared once, shared with the sink
 _TIME_FIELDS = {"occurred_at", "received_at"}
 
 

@@ -154,3 +154,32 @@ def test_a_row_the_warehouse_refuses_becomes_a_dead_letter(stack_env):
     assert [(t, o, r) for t, o, r, _ in rows] == [("sensor.events", 1002, "warehouse_rejected")]
     assert "sensor_events" in rows[0][3]
     assert wh.query("SELECT count() FROM sensor_events WHERE kafka_partition = 97").result_rows[0][0] == 4
+
+
+def test_an_oversize_source_message_is_skipped_even_when_valid():
+    """The streams worker dead-letters it as `oversize`; the sink stores nothing for it, on both paths."""
+    from cityops.topics import MAX_MESSAGE_BYTES
+
+    obj = dict(SAMPLES["hotline.tickets"][0])
+    padded = orjson.dumps({**obj, "note": "x" * 2000}).rstrip(b"}") + b" " * MAX_MESSAGE_BYTES + b"}"
+    assert len(padded) > MAX_MESSAGE_BYTES and orjson.loads(padded)
+    inserts = same_inserts(batch_of([("hotline.tickets", orjson.dumps(obj)), ("hotline.tickets", padded)]))
+    assert [(i.table.name, len(i)) for i in inserts] == [("raw_tickets", 1)]
+
+
+def test_a_resent_event_id_is_stored_once_within_and_across_batches():
+    from sinks.dedup import Dedup
+
+    dedup = Dedup(capacity=2)
+    first = [orjson.dumps(o) for o in SAMPLES["sensor.events"][:3]]
+    [ins] = dedup.filter(FAST.inserts(batch_of([("sensor.events", v) for v in first + first[:1]])))
+    ids = ins.columns[list(ins.table.columns()).index("event_id")]
+    assert len(ins) == 3 and len(set(ids)) == 3 and dedup.dropped == 1
+    assert dedup.filter(FAST.inserts(batch_of([("sensor.events", first[1])]))) == []
+    # Bounded: after `capacity` newer ids, the oldest one is forgotten and would be stored again.
+    newer = [orjson.dumps(o) for o in SAMPLES["sensor.events"][3:5]]
+    assert len(dedup.filter(FAST.inserts(batch_of([("sensor.events", v) for v in newer])))[0]) == 2
+    assert len(dedup.filter(FAST.inserts(batch_of([("sensor.events", first[0])])))[0]) == 1
+    # Other topics pass untouched.
+    cases = [orjson.dumps(o) for o in SAMPLES["cases"][:2]]
+    assert sum(map(len, dedup.filter(FAST.inserts(batch_of([("cases", v) for v in cases * 2]))))) >= 4

@@ -80,8 +80,8 @@ def common(topic: str) -> None:
     dead(n("tombstone"), topic, None, "empty", "a null value (compaction tombstone)")
     dead(n("missing-id"), topic, js(event(topic, n("missing-id"), **{BASES[topic][2]: None})), "schema",
          "the entity id is missing")
-    dead(n("missing-occurred-at"), topic, js(event(topic, n("missing-occurred-at"), occurred_at=None)), "timestamp",
-         "no event time")
+    dead(n("missing-occurred-at"), topic, js(event(topic, n("missing-occurred-at"), occurred_at=None)),
+         ["schema", "timestamp"], "no event time (a missing required field: the streams say schema)")
     dead(n("naive-time"), topic, js(event(topic, n("naive-time"), occurred_at="2026-07-15 20:31:05")), "timestamp",
          "a local time without a zone: ambiguous")
     dead(n("future-time"), topic, js(event(topic, n("future-time"), occurred_at="2099-01-01T00:00:00+08:00")),
