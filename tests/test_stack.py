@@ -43,3 +43,14 @@ def test_down_leaves_no_process(stack_env, tmp_path):
     assert b.down() is True
     assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split(")")[1].split()[0] == "Z"
     assert b.process.pid() is None and b.down() is False
+
+
+def test_format_takes_a_cluster_id_that_starts_with_a_dash(tmp_path):
+    """One random id in 64 starts with "-": the storage tool must not read it as an option."""
+    from cityops.settings import Settings
+    from cityops.stack.kafka import Broker
+
+    b = Broker(Settings(data_dir=tmp_path))
+    b.fetch()
+    b.format(b.properties(), cluster_id="-Ab3dEfGhIjKlMnOpQrStUv")
+    assert "cluster.id=-Ab3dEfGhIjKlMnOpQrStUv" in (b.home / "data" / "meta.properties").read_text()

@@ -97,13 +97,14 @@ class Broker:
                 f"-Dlog4j.configuration=file:{HERE / 'log4j.properties'}",
                 "-cp", f"{self.libs}/*", main, *args]
 
-    def format(self, props: Path) -> None:
+    def format(self, props: Path, cluster_id: str | None = None) -> None:
         """Format KRaft storage the first time only; a formatted directory keeps its cluster id."""
         if (self.home / "data" / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        r = subprocess.run(self._java("kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id,
-                                      "-c", str(props)), capture_output=True, text=True)
+        cluster_id = cluster_id or base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # `=`: a base64 id may start with "-", which the tool's argument parser would take for an option.
+        r = subprocess.run(self._java("kafka.tools.StorageTool", "format", "--standalone",
+                                      f"--cluster-id={cluster_id}", "-c", str(props)), capture_output=True, text=True)
         if r.returncode != 0:
             raise StackError(f"formatting Kafka storage in {self.home} failed: {(r.stdout + r.stderr)[-800:]}")
 
