@@ -33,8 +33,9 @@ def wait_until_sunk(bootstrap: str, topics: list[str], timeout: float = 120.0) -
                 committed = admin.list_group_offsets(SINK_GROUP).get(SINK_GROUP, {})
             except KafkaError:  # the group coordinator is still starting
                 committed = {}
-            if sum(ends.values()) and all(committed.get(tp) and committed[tp].offset >= end
-                                          for tp, end in ends.items() if end):
+            every_topic_has_data = all(sum(e for tp, e in ends.items() if tp.topic == t) for t in topics)
+            if every_topic_has_data and all(committed.get(tp) and committed[tp].offset >= end
+                                            for tp, end in ends.items() if end):
                 return
             time.sleep(0.5)
     finally:
