@@ -7,27 +7,10 @@ import clickhouse_connect
 import pytest
 from rich.console import Console
 
-from cityops.warehouse.migrate import migrate
-from dashboards import cockpit, simdata
+from dashboards import cockpit
 from dashboards.macros import ALL, QueryContext
 from dashboards.panels import PANELS, by_key
-
-
-def sim_database(name: str, events: int):
-    """A database of its own inside this session's embedded warehouse: chdb opens one data path per process,
-    and simulated rows must not land in the tables other tests count."""
-    from cityops.settings import get_settings
-    from cityops.warehouse import connect
-
-    shared = connect(get_settings())
-    shared.command(f"DROP DATABASE IF EXISTS {name}")
-    shared.command(f"CREATE DATABASE {name}")
-    client = clickhouse_connect.get_client(dsn=get_settings().warehouse_url, database=name)
-    migrate(client)
-    if events:
-        counts = simdata.fill(client, simdata.Mix.of(events, days=30), simdata.registry_grids(get_settings()))
-        assert all(counts.values()), counts
-    return client
+from tests.simulated import sim_database
 
 
 @pytest.fixture(scope="module")

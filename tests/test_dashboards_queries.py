@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import clickhouse_connect
 import pytest
 
 from cityops.settings import Settings
-from cityops.warehouse.migrate import migrate
-from dashboards import alerting, simdata
+from dashboards import alerting
 from dashboards.macros import ALL, MacroError, QueryContext, expand
 from dashboards.panels import PANELS, Kind
 from dashboards.units import Units
+from tests.simulated import sim_database
 
 NOW = datetime(2026, 3, 14, 10, 30, tzinfo=timezone.utc)
 T0 = int((NOW - timedelta(hours=6)).timestamp())
@@ -58,23 +57,6 @@ def test_interval_is_at_least_one_second():
 
 
 # -- the queries against the real engine ---------------------------------------------------------------------
-def sim_database(name: str, events: int):
-    """A database of its own inside this session's embedded warehouse: chdb opens one data path per process,
-    and simulated rows must not land in the tables other tests count."""
-    from cityops.settings import get_settings
-    from cityops.warehouse import connect
-
-    shared = connect(get_settings())
-    shared.command(f"DROP DATABASE IF EXISTS {name}")
-    shared.command(f"CREATE DATABASE {name}")
-    client = clickhouse_connect.get_client(dsn=get_settings().warehouse_url, database=name)
-    migrate(client)
-    if events:
-        counts = simdata.fill(client, simdata.Mix.of(events, days=30), simdata.registry_grids(get_settings()))
-        assert all(counts.values()), counts
-    return client
-
-
 @pytest.fixture(scope="module")
 def warehouse(stack_env):
     return sim_database("dashboards_sim", 60_000)
