@@ -274,3 +274,18 @@ def test_cached_placement_answers_as_the_registry_does(points):
         p = placer.place(lat, lon, None)
         assert (p.grid_code, p.lat, p.lon, p.how) == (g.code, lat, lon, "gps") if g else p is None
         assert placer.in_city(lat, lon) == reg.in_city(lat, lon)
+
+
+def test_the_same_ticket_event_sent_twice_applies_once():
+    s, _, _ = lifecycle.open_case(None, draft(), 0, TAX)
+    ev, off = ticket("dispatched", 5, department="环卫")
+    s, out, _ = lifecycle.apply_ticket(s, ev, off, TAX)
+    assert [c["version"] for c in out] == [2]
+    s, again, _ = lifecycle.apply_ticket(s, ev, off + 1, TAX)   # resent: a new offset, the same event id
+    assert again == [] and s["case"]["version"] == 2
+
+
+def test_a_case_is_never_its_own_duplicate_reporter():
+    s, _, _ = lifecycle.open_case(None, draft(), 0, TAX)
+    s, out = lifecycle.add_reporter(s, s["case"]["case_id"], 0, TAX)
+    assert out == [] and s["case"]["reporter_count"] == 1

@@ -38,7 +38,7 @@ def decide(state: dict | None, case: dict) -> tuple[dict, dict, str | None]:
     primary = None
     if case.get("lat") is not None:
         for rec in recent:
-            if (rec[4] == rec[0] and rec[1] is not None and abs(rec[3] - t) <= DUP_SECONDS
+            if (rec[4] == rec[0] != cid and rec[1] is not None and abs(rec[3] - t) <= DUP_SECONDS
                     and metres(rec[1], rec[2], case["lat"], case["lon"]) <= DUP_METRES):
                 primary = rec[0]
                 break

@@ -18,6 +18,9 @@ from streams.dispatch import due_at, dispatch_tier
 DONE = {TicketStatus.resolved, TicketStatus.return_visit, TicketStatus.closed}
 _ORDER = list(Tier)
 
+# Event ids a case remembers: a ticket's whole lifecycle is a handful of events.
+SEEN_EVENTS = 32
+
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
@@ -45,7 +48,7 @@ def open_case(state: dict | None, draft: dict, partition: int, tax: Taxonomy) ->
                                                 hot_spot=draft.get("hot_spot", False)))
     case = {**draft, "version": 1, "tier": tier, "reporter_count": count, "processed_at": _now()}
     case = CaseUpdate.model_validate(case).model_dump(mode="json")
-    state = {**state, "case": case, "p": partition}
+    state = {**state, "case": case, "p": partition, "seen": [*state.get("seen", []), draft["event_id"]][-SEEN_EVENTS:]}
     outs, alerts = [case], []
     if tax.by_label(case["label"]).page:
         alerts.append(alert_rules.emergency_case(case, _ts(case["received_at"])))
@@ -65,6 +68,9 @@ def apply_ticket(state: dict | None, ev: dict, offset: int, tax: Taxonomy) -> tu
         state = {"p": None, "hl": -1, "reporters": [], "pending": []}
     if offset <= state["hl"]:
         return state, [], []  # applied before a restart
+    seen = state.get("seen", [])
+    if ev["event_id"] in seen:
+        return {**state, "hl": offset}, [], []  # the same event sent twice: it happened once
     state = {**state, "hl": offset}
     case = state.get("case")
     if case is None:
@@ -82,16 +88,16 @@ def apply_ticket(state: dict | None, ev: dict, offset: int, tax: Taxonomy) -> tu
                        due_at=due_at(_ts(ev["received_at"]), cat.time_limit, tax.working_hours,
                                      clock=cat.clock).isoformat())
     case = _bump(case, **changes)
-    return {**state, "case": case}, [case], []
+    return {**state, "case": case, "seen": [*seen, ev["event_id"]][-SEEN_EVENTS:]}, [case], []
 
 
 def add_reporter(state: dict | None, reporter: str, partition: int, tax: Taxonomy) -> tuple[dict, list[dict]]:
     """A duplicate report merged into this case: one more reporter; many reporters raise the tier."""
     state = state or {"p": partition, "hl": -1, "reporters": [], "pending": []}
-    if reporter in state["reporters"]:
-        return state, []
-    state = {**state, "reporters": [*state["reporters"], reporter]}
     case = state.get("case")
+    if reporter in state["reporters"] or (case and reporter == case["case_id"]):
+        return state, []  # counted already, or the case's own report delivered twice
+    state = {**state, "reporters": [*state["reporters"], reporter]}
     if case is None:
         return state, []
     count = 1 + len(state["reporters"])
