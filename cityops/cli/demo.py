@@ -103,7 +103,8 @@ class DemoView:
         now = time.monotonic()
         t0, n0 = self.last.get(name, (now, n))
         self.last[name] = (now, n)
-        return f"{(n - n0) / (now - t0):,.0f}/s" if now > t0 else ""
+        # Replacing tables shrink when they merge: a rate then says nothing about arrivals.
+        return f"{(n - n0) / (now - t0):,.0f}/s" if now > t0 and n >= n0 else ""
 
     def render(self):
         from dashboards import cockpit
