@@ -241,7 +241,10 @@ def test_a_pager_killed_after_delivering_does_not_deliver_again(pager, receiver)
     produce(marker)
     wait_for(lambda: deliveries.of(marker.alert_id), "the restarted pager's delivery")
     assert len([b for b in receiver.bodies("/json") if b["alert_id"] == a.alert_id]) == 1
-    assert [d["status"] for d in deliveries.of(a.alert_id)] == ["delivered"]
+    # Records are at least once: killed after the broker took a record but before the outbox forgot it, the
+    # pager resends it unchanged on restart. One delivery is one distinct record (a new attempt has a new time).
+    records = {json.dumps(d, sort_keys=True) for d in deliveries.of(a.alert_id)}
+    assert [json.loads(r)["status"] for r in records] == ["delivered"]
 
 
 def _holds(c, tp, offset: int, alert_id: str) -> bool:

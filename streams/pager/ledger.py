@@ -3,8 +3,9 @@ delivery records not yet acknowledged by Kafka.
 
 A delivery is marked finished in the same transaction that queues its record, right after the webhook
 answered, so a pager killed before committing its Kafka offsets skips it when the alert comes again, and
-its record still reaches the `deliveries` topic on the next start. Targets are keyed by a hash of the full
-URL (two robots of one department differ only in their token)."""
+its record still reaches the `deliveries` topic on the next start (at least once: killed between the broker's
+ack and `sent`, the next start resends the identical record; readers dedupe on the whole record). Targets are
+keyed by a hash of the full URL (two robots of one department differ only in their token)."""
 from __future__ import annotations
 
 import hashlib
