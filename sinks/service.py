@@ -126,6 +126,7 @@ class Sink:
         pending, self.pending = self.pending, set()
         self.store.retrying(self.dedup.prime, self.wh, {tp.topic for tp in pending})
         stored: dict[str, dict[int, int]] = {}
+        ahead: dict[TopicPartition, OffsetAndMetadata] = {}
         for tp in pending:
             if tp.topic not in stored:
                 stored[tp.topic] = self.store.retrying(resume_offsets, self.wh, self._topic(tp.topic))
@@ -133,7 +134,16 @@ class Sink:
             position = max(committed or 0, stored[tp.topic].get(tp.partition, 0))
             if position:
                 self.consumer.seek(tp, position)
+            if position > (committed or 0):
+                ahead[tp] = OffsetAndMetadata(position, "", -1)
             log.info("assigned %s-%d: resuming at %d (committed %s)", tp.topic, tp.partition, position, committed)
+        # A batch stored but not committed (crash, broker outage): commit what the warehouse holds, else the
+        # group's offset lags until a later message on that partition is stored.
+        if ahead:
+            try:
+                self.consumer.commit(ahead)
+            except CommitFailedError as e:
+                log.warning("could not commit the stored offsets on assignment (%s); the warehouse offsets hold", e)
         self.consumer.resume(*pending)
 
     def _topic(self, name: str) -> Topic:
