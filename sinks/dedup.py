@@ -1,20 +1,20 @@
-"""Each source event stored once: the sink drops an event id it stored recently.
+"""Each row stored once: the sink drops a row whose identity (`Table.identity`) it stored recently.
 
 Producers retry and upstream systems resend, so one event (one `event_id`) can reach a source topic twice,
-at new Kafka offsets the offset scheme (batch.py) cannot tell from new events. The raw tables are plain
-MergeTree, read without FINAL by the cockpit and summed by the rollups, so a twin must never be inserted.
+at new Kafka offsets the offset scheme (batch.py) cannot tell from new events; a restarted streams worker
+re-emits the case versions it replays (one `(case_id, version)` twice). The raw tables and `case_history` are
+plain reads for the cockpit and feed summing rollups, so a twin must never be inserted.
 
-The memory is bounded: at least the last `capacity` ids per topic, forgotten oldest first. It is rebuilt from the
-warehouse whenever partitions are assigned (start, restart after a crash, rebalance), so it holds what was
-stored, not what was merely decoded. A copy arriving after `capacity` newer events of its topic is stored
+The memory is bounded: at least the last `capacity` identities per table, forgotten oldest first. It is rebuilt
+from the warehouse whenever partitions are assigned (start, restart after a crash, rebalance), so it holds what
+was stored, not what was merely decoded. A copy arriving after `capacity` newer rows of its table is stored
 again (docs/warehouse.md).
 """
 from __future__ import annotations
 
 from collections import deque
 
-from cityops.topics import SOURCE_TOPICS
-from cityops.warehouse.schema import Table, tables_of
+from cityops.warehouse.schema import TABLES, Table
 from sinks.batch import Insert
 
 
@@ -61,38 +61,51 @@ class RecentIds:
 
 
 class Dedup:
-    """Recent event ids of each source topic's table; filters inserts, counts what it drops."""
+    """Recent identities of each table that declares one; filters inserts, counts what it drops."""
 
     def __init__(self, capacity: int):
         self.capacity = capacity
-        self.tables: dict[str, Table] = {tbl.name: tbl for t in SOURCE_TOPICS for tbl in tables_of(t.name)}
+        self.tables: dict[str, Table] = {t.name: t for t in TABLES if t.identity}
         self.recent = {name: RecentIds(capacity) for name in self.tables}
         self.dropped = 0
 
     def prime(self, wh, topics: set[str]) -> None:
-        """Reload the memory of `topics` from the warehouse: the newest ids by receipt time. Bounded to a day
-        before the newest one, so the filter column prunes the scan of a large table."""
+        """Reload the memory of `topics`' tables from the warehouse: the newest identities. Bounded to a day
+        before the newest row, so the filter column prunes the scan of a large table."""
         for name, table in self.tables.items():
             if table.topic.name in topics:
-                ids = wh.query(f"SELECT event_id FROM {name} WHERE received_at >= "
-                               f"(SELECT max(received_at) FROM {name}) - INTERVAL 1 DAY "
-                               f"ORDER BY received_at DESC LIMIT {self.capacity}").result_columns
+                ident = _sql_identity(table.identity)
+                ids = wh.query(f"SELECT {ident} FROM {name} WHERE {table.newest} >= "
+                               f"(SELECT max({table.newest}) FROM {name}) - INTERVAL 1 DAY "
+                               f"ORDER BY {table.newest} DESC LIMIT {self.capacity}").result_columns
                 self.recent[name].reset(list(reversed(ids[0])) if ids else [])
 
     def filter(self, inserts: list[Insert]) -> list[Insert]:
-        """The inserts without rows whose event id is already stored (or earlier in these inserts)."""
+        """The inserts without rows whose identity is already stored (or earlier in these inserts)."""
         out = []
         for ins in inserts:
             recent = self.recent.get(ins.table.name)
             if recent is None:
                 out.append(ins)
                 continue
-            ids = ins.columns[list(ins.table.columns()).index("event_id")]
-            keep = recent.fresh(ids)
+            keep = recent.fresh(_identities(ins))
             if keep is None:
                 out.append(ins)
                 continue
-            self.dropped += len(ids) - len(keep)
+            self.dropped += len(ins) - len(keep)
             if keep:
                 out.append(Insert(ins.table, [[col[i] for i in keep] for col in ins.columns]))
         return out
+
+
+def _identities(ins: Insert) -> list[str]:
+    names = list(ins.table.columns())
+    cols = [ins.columns[names.index(c)] for c in ins.table.identity]
+    return cols[0] if len(cols) == 1 else ["#".join(map(str, parts)) for parts in zip(*cols)]
+
+
+def _sql_identity(identity: tuple[str, ...]) -> str:
+    """The same text as `_identities`, computed by ClickHouse."""
+    if len(identity) == 1:
+        return identity[0]
+    return "concat(" + ", '#', ".join(f"toString({c})" for c in identity) + ")"

@@ -56,7 +56,7 @@ class Stats:
     dead_letters: int = 0
     batches: int = 0
     retries: int = 0
-    duplicates: int = 0           # resent source events not stored again
+    duplicates: int = 0           # rows stored already (resent events, re-emitted case versions) not stored again
     per_table: dict[str, int] = field(default_factory=dict)
 
 

@@ -28,6 +28,7 @@ from streams.sensors.limits import Limits
 from streams.state import KV
 
 Out = tuple[str, bytes | None, bytes]
+SENT_KEPT = 4  # a device remembers the outputs of its last transitions, to re-emit them when replayed
 
 
 def dead_out(dl: DeadLetter) -> Out:
@@ -143,7 +144,10 @@ class Intake:
     def _reading(self, ev: SensorEvent, place: Place | None, c, partition: int, offset: int) -> list[Out]:
         state = self.devices.get(ev.device_id)
         if state is not None and offset <= state.get("off", -1):
-            return []  # applied before a restart
+            # Applied before a restart. Its changelog write may have reached the broker while the outputs sent
+            # with it did not (SIGKILL before the commit): re-emit them; incidents and alerts keep their ids.
+            return [(t, k.encode(), v.encode()) for off, outs in state.get("sent", []) if off == offset
+                    for t, k, v in outs]
         k = self.limits.kinds.get(ev.kind)
         bounds = self.limits.bounds(ev.kind, ev.occurred_at) if k else None
         if bounds is None:
@@ -151,12 +155,18 @@ class Intake:
         new, what = incidents.step(state, ev.occurred_at.timestamp(), ev.value, bounds, k.sustain_s, k.clear_s)
         if new is state:
             return []
-        if new is None:
+        outs = self._transition(ev, place, c, new, state, what) if what else []
+        sent = state.get("sent", []) if state else []
+        if outs:
+            sent = [*sent, [offset, [[t, k.decode(), v.decode()] for t, k, v in outs]]][-SENT_KEPT:]
+        if new is None and not sent:
             self.devices.delete(partition, ev.device_id)
         else:
-            self.devices.put(partition, ev.device_id, {**new, "off": offset})
-        if what is None:
-            return []
+            self.devices.put(partition, ev.device_id, {**(new or {}), "off": offset, "sent": sent})
+        return outs
+
+    def _transition(self, ev: SensorEvent, place: Place | None, c, new: dict | None, state: dict | None,
+                    what: str) -> list[Out]:
         src = new if what == "open" else state
         opened = datetime.fromtimestamp(src.get("opened", src["since"]), timezone.utc)
         inc = Incident(incident_id=f"{ev.device_id}@{int(opened.timestamp())}", version=1 if what == "open" else 2,

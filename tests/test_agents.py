@@ -168,9 +168,11 @@ def test_cases_agent_opens_pages_an_emergency_and_follows_the_ticket(sent):
                        resolution_mode="服务")
     follow = orjson.dumps({"op": "ticket", "case_id": "X-200001", "source_offset": 7,
                            "event": done.model_dump(mode="json")})
-    asyncio.run(feed(cases, opened, follow, follow, key=b"X-200001"))   # the replayed event changes nothing
+    # The replayed event changes nothing: the case is re-emitted as it stands (version 2 again, byte for byte).
+    asyncio.run(feed(cases, opened, follow, follow, key=b"X-200001"))
     versions = on(sent, "cases")
-    assert [(c["version"], c["status"]) for c in versions] == [(1, "created"), (2, "resolved")]
+    assert [(c["version"], c["status"]) for c in versions] == [(1, "created"), (2, "resolved"), (2, "resolved")]
+    assert versions[1] == versions[2]
     alert, = on(sent, "alerts")
     assert alert["rule"] == "emergency_case" and alert["subject_id"] == "X-200001"
 

@@ -30,6 +30,10 @@ class Table:
     masked_b64: frozenset[str] = frozenset()      # base64 payloads: decoded, masked, re-encoded
     meta: dict[str, str] = field(default_factory=lambda: dict(META))
     month: str | None = "occurred_at"             # PARTITION BY toYYYYMM(month) in the migration
+    # What makes a row the same row when a message arrives twice at a new offset (the sink stores it once,
+    # sinks/dedup.py), and the column telling which rows are the newest.
+    identity: tuple[str, ...] = ()
+    newest: str = "received_at"
 
     def month_index(self) -> int | None:
         return list(self.columns()).index(self.month) if self.month else None
@@ -124,14 +128,17 @@ def _mask_b64(b64: str) -> str:
 
 _TEXT = frozenset({"text", "note", "address"})
 
-RAW_TICKETS = Table("raw_tickets", topics.HOTLINE_TICKETS, masked=_TEXT,
+_EVENT = ("event_id",)  # producers retry and upstream systems resend
+RAW_TICKETS = Table("raw_tickets", topics.HOTLINE_TICKETS, masked=_TEXT, identity=_EVENT,
                     hashed={"caller_phone": "caller_hash"}, dropped=frozenset({"caller_name"}))
-RAW_SENSOR_EVENTS = Table("sensor_events", topics.SENSOR_EVENTS)
-RAW_APP_REPORTS = Table("raw_app_reports", topics.APP_REPORTS, masked=_TEXT,
+RAW_SENSOR_EVENTS = Table("sensor_events", topics.SENSOR_EVENTS, identity=_EVENT)
+RAW_APP_REPORTS = Table("raw_app_reports", topics.APP_REPORTS, masked=_TEXT, identity=_EVENT,
                         hashed={"reporter_phone": "reporter_hash"})
 # Case text is masked by the streams already; masking again is idempotent and guards against a stage's bug.
 CASE_CURRENT = Table("case_current", topics.CASES, month=None, masked=frozenset({"text", "address"}))
-CASE_HISTORY = Table("case_history", topics.CASES, masked=frozenset({"text", "address"}))
+# A restarted streams worker re-emits the case versions it replays (streams/cases/lifecycle.py).
+CASE_HISTORY = Table("case_history", topics.CASES, masked=frozenset({"text", "address"}),
+                     identity=("case_id", "version"), newest="processed_at")
 INCIDENTS = Table("incidents", topics.INCIDENTS, month="opened_at")
 MINUTE_COUNTS = Table("minute_counts", topics.AGGREGATES, month="minute")
 ALERTS = Table("alerts", topics.ALERTS, masked=frozenset({"title", "detail"}))

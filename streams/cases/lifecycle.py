@@ -2,7 +2,10 @@
 
 The state kept per case id: {"case": CaseUpdate as JSON, "p": partition, "hl": last hotline offset applied,
 "reporters": merged duplicate case ids, "pending": lifecycle events that arrived before the case opened}.
-Every input is idempotent (offsets, sets, "already open"), so replays after a crash change nothing.
+Every input is idempotent (offsets, sets, "already open"), so replays after a crash change no state. A replay
+re-emits the case as it stands, though: the state's changelog can reach the broker while the output sent with
+it is lost to a SIGKILL (both await the same commit), and a replay that emitted nothing would lose that case.
+The sink stores each (case id, version) once (sinks/dedup.py), so the copies cost nothing downstream.
 """
 from __future__ import annotations
 
@@ -38,10 +41,14 @@ def _bump(case: dict, **changes) -> dict:
     return {**case, **changes, "version": case["version"] + 1, "processed_at": _now()}
 
 
+def _current(state: dict) -> list[dict]:
+    return [state["case"]] if state.get("case") else []
+
+
 def open_case(state: dict | None, draft: dict, partition: int, tax: Taxonomy) -> tuple[dict, list[dict], list[Alert]]:
     """The first version of a case from its draft (classified, placed, timed); then pending events."""
     if state and state.get("case"):
-        return state, [], []
+        return state, [state["case"]], []
     state = state or {"p": partition, "hl": -1, "reporters": [], "pending": []}
     count = 1 + len(state["reporters"])
     tier = _higher(draft["tier"], dispatch_tier(tax.by_label(draft["label"]), reporters=count,
@@ -67,7 +74,7 @@ def apply_ticket(state: dict | None, ev: dict, offset: int, tax: Taxonomy) -> tu
     if state is None:
         state = {"p": None, "hl": -1, "reporters": [], "pending": []}
     if offset <= state["hl"]:
-        return state, [], []  # applied before a restart
+        return state, _current(state), []  # applied before a restart
     seen = state.get("seen", [])
     if ev["event_id"] in seen:
         return {**state, "hl": offset}, [], []  # the same event sent twice: it happened once
@@ -96,7 +103,7 @@ def add_reporter(state: dict | None, reporter: str, partition: int, tax: Taxonom
     state = state or {"p": partition, "hl": -1, "reporters": [], "pending": []}
     case = state.get("case")
     if reporter in state["reporters"] or (case and reporter == case["case_id"]):
-        return state, []  # counted already, or the case's own report delivered twice
+        return state, _current(state)  # counted already, or the case's own report delivered twice
     state = {**state, "reporters": [*state["reporters"], reporter]}
     if case is None:
         return state, []

@@ -14,7 +14,7 @@ Transition = Literal["open", "close"] | None
 def step(state: dict | None, t: float, value: float, bounds: tuple[float, float] | None,
          sustain_s: int, clear_s: int) -> tuple[dict | None, Transition]:
     """`t` is event time (epoch s). Returns the new state (the same object when unchanged) and what happened."""
-    s = state["s"] if state else None
+    s = state.get("s") if state else None  # a closed device keeps only its replay memory: normal
     if bounds is None:
         return state, None
     limit, clear = bounds
