@@ -7,13 +7,14 @@ with the reason. Both meet again in arrival order.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pydantic import ValidationError
 
 from cityops.models.deadletters import DeadLetter
+from cityops.registry import CityRegistry
 from cityops.topics import MAX_MESSAGE_BYTES, SOURCE_TOPICS, Topic
 from cityops.warehouse.schema import DEAD_LETTERS, Table, tables_of
 from sinks.batch import Batch, Insert, Messages, Stored, ordered_inserts
@@ -31,8 +32,12 @@ class Decoded:
 
 
 class Decoder:
-    def __init__(self, topics: tuple[Topic, ...], pii_key: str, fast: bool = True):
+    def __init__(self, topics: tuple[Topic, ...], pii_key: str, fast: bool = True,
+                 in_city: Callable[[list[float], list[float]], list[bool]] | None = None):
         self.topics = {t.name: t for t in topics}
+        # The worker dead-letters source events whose coordinates cannot be in the city (`coordinates`); the
+        # raw tables skip them by the same registry, so the warehouse holds exactly the accepted events.
+        self.in_city = in_city or CityRegistry.default().in_city_many
         self.builders = {t.name: [(tbl, tbl.row_builder(pii_key)) for tbl in tables_of(t.name)] for t in topics}
         self.column_builders = {t.name: [(tbl, tbl.column_builder(pii_key)) for tbl in tables_of(t.name)]
                                 for t in topics}
@@ -57,9 +62,12 @@ class Decoder:
         n = len(m.values)
         shape = self.shapes[topic]
         fast = shape.decode(m.values) if shape is not None else Columns([], {}, {})
+        outside: set[int] = set()
+        if topic in STREAMS_CHECKED and "lat" in fast.values:
+            fast, outside = self._in_city_only(fast)
         slow: dict[str, list[tuple[int, list]]] = {}
-        if len(fast.index) < n:
-            for i in sorted(set(range(n)) - set(fast.index)):
+        if len(fast.index) + len(outside) < n:
+            for i in sorted(set(range(n)) - set(fast.index) - outside):
                 for table, row in self.decode(topic, m.partitions[i], m.offsets[i], m.keys[i], m.values[i]).rows:
                     slow.setdefault(table.name, []).append((i, row))
         out = []
@@ -86,6 +94,9 @@ class Decoder:
             if value is None:
                 raise _Reject("empty", "message has no value (tombstone)")
             obj = model.model_validate_json(value)
+            if topic in STREAMS_CHECKED and getattr(obj, "lat", None) is not None and obj.lon is not None \
+                    and not self.in_city([obj.lat], [obj.lon])[0]:
+                return Decoded([])   # the worker's dead letter (`coordinates`) is the record of it
         except _Reject as e:
             return self.dead(topic, partition, offset, e.reason, e.detail, value, key)
         except ValidationError as e:
@@ -94,6 +105,19 @@ class Decoder:
             detail = "; ".join(f"{'.'.join(map(str, er['loc'])) or '(message)'}: {er['msg']}" for er in first[:5])
             return self.dead(topic, partition, offset, reason, detail, value, key)
         return Decoded([(tbl, build(obj, topic, partition, offset)) for tbl, build in self.builders[topic]])
+
+    def _in_city_only(self, fast: Columns) -> tuple[Columns, set[int]]:
+        """The fast-path rows without the ones placed outside the city, and the input positions of those."""
+        lats, lons = fast.values["lat"], fast.values["lon"]
+        located = [j for j, (a, b) in enumerate(zip(lats, lons)) if a is not None and b is not None]
+        inside = self.in_city([lats[j] for j in located], [lons[j] for j in located])
+        drop = {j for j, ok in zip(located, inside) if not ok}
+        if not drop:
+            return fast, set()
+        keep = [j for j in range(len(fast.index)) if j not in drop]
+        pick = lambda col: [col[j] for j in keep]  # noqa: E731
+        return (Columns(pick(fast.index), {k: pick(v) for k, v in fast.values.items()},
+                        {k: pick(v) for k, v in fast.times.items()}), {fast.index[j] for j in drop})
 
     def dead(self, topic: str, partition: int, offset: int, reason: str, detail: str,
              value: bytes | None, key: bytes | None) -> Decoded:

@@ -183,3 +183,15 @@ def test_a_resent_event_id_is_stored_once_within_and_across_batches():
     # Other topics pass untouched.
     cases = [orjson.dumps(o) for o in SAMPLES["cases"][:2]]
     assert sum(map(len, dedup.filter(FAST.inserts(batch_of([("cases", v) for v in cases * 2]))))) >= 4
+
+
+@pytest.mark.parametrize("decoder", [FAST, SLOW], ids=["fast", "slow"])
+def test_source_events_placed_outside_the_city_are_not_stored(decoder):
+    """The worker dead-letters them (`coordinates`); the raw tables must not count them as accepted too."""
+    inside = dict(SAMPLES["sensor.events"][0])
+    beijing = {**SAMPLES["sensor.events"][1], "lat": 39.9042, "lon": 116.4074}
+    null_island = {**SAMPLES["sensor.events"][2], "lat": 0.0, "lon": 0.0}
+    values = [orjson.dumps(o) for o in (beijing, inside, null_island)]
+    [ins] = decoder.inserts(batch_of([("sensor.events", v) for v in values]))
+    ids = ins.columns[list(ins.table.columns()).index("event_id")]
+    assert (ins.table.name, ids) == ("sensor_events", [inside["event_id"]])

@@ -131,6 +131,10 @@ class CityRegistry:
             return False
         return bool(shapely.contains_xy(self.extent, lon, lat))
 
+    def in_city_many(self, lats: list[float], lons: list[float]) -> list[bool]:
+        """`in_city` for many points in one vectorised call (the sink checks whole batches)."""
+        return shapely.contains_xy(self.extent, lons, lats).tolist() if lats else []
+
     def geocode(self, address_text: str) -> StandardAddress | None:
         return self._index.lookup(address_text)
 
