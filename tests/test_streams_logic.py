@@ -141,8 +141,10 @@ def test_overdue_escalates_one_tier_once_and_emergencies_page():
     s, out, alerts = lifecycle.check_overdue(s, due + timedelta(seconds=1))
     assert out[0]["overdue"] and out[0]["tier"] == "community" and alerts[0].rule == "overdue_case"
     assert lifecycle.check_overdue(s, due + timedelta(hours=1))[1] == []
-    _, _, alerts = lifecycle.open_case(None, draft("井盖缺损"), 0, TAX)
+    s, _, alerts = lifecycle.open_case(None, draft("井盖缺损"), 0, TAX)
     assert [a.rule for a in alerts] == ["emergency_case"] and alerts[0].department == "市政"
+    _, _, again = lifecycle.open_case(s, draft("井盖缺损"), 0, TAX)   # replayed: the same page (same alert id)
+    assert [a.alert_id for a in again] == [alerts[0].alert_id]
 
 
 def test_reporters_count_once_each_and_many_raise_the_tier():

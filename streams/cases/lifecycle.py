@@ -45,10 +45,14 @@ def _current(state: dict) -> list[dict]:
     return [state["case"]] if state.get("case") else []
 
 
+def _emergency(case: dict, tax: Taxonomy) -> list[Alert]:
+    return [alert_rules.emergency_case(case, _ts(case["received_at"]))] if tax.by_label(case["label"]).page else []
+
+
 def open_case(state: dict | None, draft: dict, partition: int, tax: Taxonomy) -> tuple[dict, list[dict], list[Alert]]:
     """The first version of a case from its draft (classified, placed, timed); then pending events."""
     if state and state.get("case"):
-        return state, [state["case"]], []
+        return state, [state["case"]], _emergency(draft, tax)  # its page too: the pager sends an alert id once
     state = state or {"p": partition, "hl": -1, "reporters": [], "pending": []}
     count = 1 + len(state["reporters"])
     tier = _higher(draft["tier"], dispatch_tier(tax.by_label(draft["label"]), reporters=count,
@@ -56,9 +60,7 @@ def open_case(state: dict | None, draft: dict, partition: int, tax: Taxonomy) ->
     case = {**draft, "version": 1, "tier": tier, "reporter_count": count, "processed_at": _now()}
     case = CaseUpdate.model_validate(case).model_dump(mode="json")
     state = {**state, "case": case, "p": partition, "seen": [*state.get("seen", []), draft["event_id"]][-SEEN_EVENTS:]}
-    outs, alerts = [case], []
-    if tax.by_label(case["label"]).page:
-        alerts.append(alert_rules.emergency_case(case, _ts(case["received_at"])))
+    outs, alerts = [case], _emergency(case, tax)
     pending, state["pending"] = sorted(state["pending"], key=lambda x: x[0]), []
     if pending:
         state["hl"] = pending[0][0] - 1  # they were only buffered: apply them now
