@@ -70,6 +70,20 @@ def source(topic: str, handle: Callable[[Intake], Handle]) -> None:
     app.batch_handlers[topic] = on_batch
 
 
+async def in_batches(stream, handle: Callable[[object], list[Out]]):
+    """An agent's loop over an internal topic: each event through `handle`, a bug on one becoming its dead
+    letter, the batch's outputs sent together. Yields the batch sizes (agents are async generators)."""
+    async for batch in stream.take_events(500, within=0.05):
+        outs: list[Out] = []
+        for event in batch:
+            try:
+                outs += handle(event)
+            except Exception as e:  # noqa: BLE001
+                outs.append(processing_error(event, e))
+        await send_all(outs)
+        yield len(batch)
+
+
 async def send_all(outs: list[Out]) -> None:
     for name, key, value in outs:
         await topics[name].send(key=key, value=value)

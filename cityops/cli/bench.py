@@ -12,6 +12,16 @@ app = typer.Typer(help="Benchmarks: measure throughput and write the figures to 
                   no_args_is_help=True)
 
 
+def _show(status: str, measure, write: bool, save, out_path: Path, said: str = "appended to") -> None:
+    """Run one benchmark under a spinner, print its Markdown, and save it to `out_path` unless --no-write."""
+    with out.status(status) as spinner:
+        md = measure(spinner)
+    out.print(md, markup=False, highlight=False)
+    if write:
+        save(out_path, md)
+        out.print(f"{said} {out_path}")
+
+
 @app.command("classify")
 def classify(
     repeat: int = typer.Option(50, min=1, help="how many times the labelled set (~420 complaints) is repeated"),
@@ -21,12 +31,7 @@ def classify(
     """Complaint classifier throughput: in process and through `cityops classify` (one core)."""
     from bench.classify import append, report
 
-    with out.status("classifying…"):
-        _, md = report(repeat)
-    out.print(md, markup=False, highlight=False)
-    if write:
-        append(out_path, md)
-        out.print(f"appended to {out_path}")
+    _show("classifying…", lambda _: report(repeat)[1], write, append, out_path)
 
 
 @app.command("sink")
@@ -39,12 +44,7 @@ def sink(
     """Sink path throughput: message bytes → validated, masked rows → embedded ClickHouse (fresh temp dir)."""
     from bench.sink import append, sink as run
 
-    with out.status("sinking…"):
-        md = run(messages, batch_rows)
-    out.print(md, markup=False, highlight=False)
-    if write:
-        append(out_path, md)
-        out.print(f"appended to {out_path}")
+    _show("sinking…", lambda _: run(messages, batch_rows), write, append, out_path)
 
 
 @app.command("queries")
@@ -57,12 +57,8 @@ def queries(
     """Cockpit query latency (median) over generated events in a fresh embedded warehouse (temp dir)."""
     from bench.sink import append, queries as run
 
-    with out.status(f"generating {events:,} events and timing the cockpit queries…"):
-        md = run(events, repeat)
-    out.print(md, markup=False, highlight=False)
-    if write:
-        append(out_path, md)
-        out.print(f"appended to {out_path}")
+    _show(f"generating {events:,} events and timing the cockpit queries…", lambda _: run(events, repeat), write,
+          append, out_path)
 
 
 @app.command("panels")
@@ -75,12 +71,8 @@ def panels(
     """Every cockpit panel's and alert rule's query: median latency over generated events (fresh temp dir)."""
     from bench.panels import report, write as save
 
-    with out.status("benchmarking the cockpit panels…") as status:
-        md = report(events, repeat, progress=lambda msg: status.update(msg))
-    out.print(md, markup=False, highlight=False)
-    if write:
-        save(out_path, md)
-        out.print(f"figures written to {out_path}")
+    _show("benchmarking the cockpit panels…", lambda spinner: report(events, repeat, progress=spinner.update),
+          write, save, out_path, "figures written to")
 
 
 @app.command("e2e")
@@ -145,9 +137,4 @@ def streams(
     """One streams worker draining pre-loaded simulator events (its own temporary broker on free ports)."""
     from bench.streams import append, run
 
-    with out.status(f"pre-loading {events:,} events and timing one worker…"):
-        md = run(events)
-    out.print(md, markup=False, highlight=False)
-    if write:
-        append(out_path, md)
-        out.print(f"appended to {out_path}")
+    _show(f"pre-loading {events:,} events and timing one worker…", lambda _: run(events), write, append, out_path)

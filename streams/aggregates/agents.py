@@ -11,7 +11,7 @@ from cityops.topics import AGGREGATES, MINUTE_PARTIALS
 from streams.aggregates import combine as combine_logic
 from streams.app import app
 from streams.intake import alert_out
-from streams.runtime import combined_table, counts, owned, owns, processing_error, send_all, topics
+from streams.runtime import combined_table, counts, in_batches, owned, owns, send_all, topics
 from streams.state import TableKV
 from streams.timers import guarded
 
@@ -49,15 +49,8 @@ async def emit_counts():
 @app.agent(topics[MINUTE_PARTIALS.name], name="minutes")
 async def minutes(stream):
     tax = load_taxonomy()
-    async for batch in stream.take_events(500, within=0.05):
-        outs = []
-        for event in batch:
-            try:
-                outs += combine(combined_kv, event.value, event.message.partition, tax)
-            except Exception as e:  # noqa: BLE001
-                outs.append(processing_error(event, e))
-        await send_all(outs)
-        yield len(batch)
+    async for n in in_batches(stream, lambda event: combine(combined_kv, event.value, event.message.partition, tax)):
+        yield n
 
 
 @app.timer(60.0)

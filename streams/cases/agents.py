@@ -13,7 +13,7 @@ from streams.cases import dedup as dedup_logic
 from streams.cases import lifecycle
 from streams.cases.clock import CaseClock
 from streams.intake import alert_out
-from streams.runtime import case_table, dedup_table, processing_error, send_all, topics
+from streams.runtime import case_table, dedup_table, in_batches, send_all, topics
 from streams.state import TableKV
 from streams.timers import guarded
 
@@ -59,29 +59,15 @@ def command(kv, value: bytes, partition: int, tax) -> list:
 
 @app.agent(topics[CASE_CANDIDATES.name], name="dedup")
 async def dedup(stream):
-    async for batch in stream.take_events(500, within=0.05):
-        outs = []
-        for event in batch:
-            try:
-                outs += decide(dedup_kv, event.value, event.message.partition)
-            except Exception as e:  # noqa: BLE001
-                outs.append(processing_error(event, e))
-        await send_all(outs)
-        yield len(batch)
+    async for n in in_batches(stream, lambda event: decide(dedup_kv, event.value, event.message.partition)):
+        yield n
 
 
 @app.agent(topics[CASE_COMMANDS.name], name="cases")
 async def cases(stream):
     tax = load_taxonomy()
-    async for batch in stream.take_events(500, within=0.05):
-        outs = []
-        for event in batch:
-            try:
-                outs += command(cases_kv, event.value, event.message.partition, tax)
-            except Exception as e:  # noqa: BLE001
-                outs.append(processing_error(event, e))
-        await send_all(outs)
-        yield len(batch)
+    async for n in in_batches(stream, lambda event: command(cases_kv, event.value, event.message.partition, tax)):
+        yield n
 
 
 def overdue_sweep(kv, now: datetime, owned, assignment=None) -> list:
