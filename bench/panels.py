@@ -57,8 +57,11 @@ def _settle(client, progress, limit_s: float = 600) -> None:
                              ).result_rows[0][0]
         progress(f"waiting for background merges ({running} running, {parts} parts)…")
         if not running:
-            return
+            break
         time.sleep(2)
+    # case_open's forced cleanup merge runs a minute after an insert in a live warehouse (migration 0004): the
+    # state the cockpit reads between inserts. Done now rather than waited for.
+    client.command("OPTIMIZE TABLE case_open FINAL CLEANUP")
 
 
 def report(events: int, repeat: int, progress=lambda msg: None) -> str:

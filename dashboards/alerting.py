@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from cityops.taxonomy import load_taxonomy
 from dashboards import clickhouse as ch
-from dashboards.panels import LATE, OPEN
+from dashboards.panels import LATE, OPEN_CASES
 
 FOLDER_UID = "cityops"
 FOLDER_TITLE = "城市运行"
@@ -54,8 +54,8 @@ def _emergency_labels() -> str:
 RULES: tuple[AlertDef, ...] = (
     AlertDef("overdue_cases", "部门超期案件", f"""
 SELECT now() AS time, department, toFloat64(count()) AS value
-FROM case_current FINAL
-WHERE {OPEN} AND {LATE}
+FROM {OPEN_CASES}
+WHERE {LATE}
 GROUP BY department""", above=0, pending="5m", severity="warning",
              summary="{{ $labels.department }} 有 {{ $values.B }} 件案件已超过办理时限，请尽快处置（超期将升级一级）"),
     AlertDef("incidents_open", "感知设备事件未关闭", """
@@ -66,7 +66,7 @@ GROUP BY department""", above=0, pending="1m", severity="critical",
              summary="{{ $labels.department }} 辖内有 {{ $values.B }} 起设备读数持续超限（井盖、积水、油烟等），请立即处置"),
     AlertDef("emergency_undispatched", "紧急案件未派单", f"""
 SELECT now() AS time, department, toFloat64(count()) AS value
-FROM case_current FINAL
+FROM {OPEN_CASES}
 WHERE status = 'created' AND label IN ({{emergency}}) AND received_at < now64(3) - INTERVAL 10 MINUTE
 GROUP BY department""", above=0, pending="0s", severity="critical",
              summary="{{ $labels.department }} 有 {{ $values.B }} 件紧急案件（积水、塌陷、井盖）受理超过 10 分钟仍未派单"),

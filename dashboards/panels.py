@@ -5,7 +5,7 @@ SQL is written for grafana-clickhouse-datasource: plugin macros (`$__timeFilter(
 `$__conditionalAll(cond, $var)` …) and the dashboard variables `${district}` / `${street}` (single value or All).
 `{{district_name(col)}}` / `{{street_name(col)}}` are filled in at build time with the registry's names.
 Panels read the rollups of migration 0002 (case_daily, events_per_minute, hotspot_daily) where they can; the
-current-state ones (open, overdue, incidents) read the ReplacingMergeTree tables with FINAL."""
+current-state ones read small ReplacingMergeTree tables with FINAL (open cases: case_open; incidents)."""
 from __future__ import annotations
 
 import re
@@ -62,8 +62,8 @@ STREET = "$__conditionalAll(street_code = '${street}', $street)"
 PLACE = f"{DISTRICT} AND {STREET}"
 TODAY = "day = toDate(now(), 'Asia/Shanghai')"
 IN_RANGE_DAYS = "day BETWEEN toDate($__fromTime, 'Asia/Shanghai') AND toDate($__toTime, 'Asia/Shanghai')"
-# Statuses after which a case no longer waits for anyone (see cityops.models.tickets.TicketStatus).
-OPEN = "status NOT IN ('resolved', 'return_visit', 'closed')"
+# Cases still waiting for someone: case_open (migration 0004) holds them; FINAL drops the ones done since.
+OPEN_CASES = "case_open FINAL"
 LATE = "(overdue OR due_at < now64(3))"
 SOURCE_NAME = "transform(source, ['hotline', 'sensor', 'app'], ['12345热线', '感知设备', '随手拍'], source)"
 
@@ -81,8 +81,8 @@ PANELS: tuple[PanelDef, ...] = (
     _count_today("resolved_today", "今日办结", "status = 'resolved'", "今天办结的案件"),
     PanelDef("overdue_open", "当前超期", Kind.stat, f"""
 SELECT count() AS value
-FROM case_current FINAL
-WHERE {OPEN} AND {LATE} AND {PLACE}""", unit="suffix:件", thresholds=BAD_WHEN_ANY, size=(3, 4),
+FROM {OPEN_CASES}
+WHERE {LATE} AND {PLACE}""", unit="suffix:件", thresholds=BAD_WHEN_ANY, size=(3, 4),
              description="未办结且已过办理时限的案件（超期即升级一级）"),
     PanelDef("on_time_rate", "按时办结率", Kind.stat, f"""
 SELECT if(sum(updates) = 0, NULL, sumIf(updates, NOT overdue) / sum(updates)) AS value
@@ -170,8 +170,8 @@ SELECT department,
        countIf(tier = 'street') AS tier_street,
        count() AS total,
        countIf({LATE}) AS late
-FROM case_current FINAL
-WHERE {OPEN} AND {PLACE}
+FROM {OPEN_CASES}
+WHERE {PLACE}
 GROUP BY department
 ORDER BY total DESC""", size=(12, 10),
              description="未办结案件按责任部门与处置层级（网格/社区/街道）；超期列为已过时限的件数"),

@@ -142,3 +142,33 @@ def test_wecom_and_dingtalk_only_where_configured():
     assert cps["环卫"][1]["settings"]["url"] == "${CITYOPS_WECOM_HUANWEI_URL}"
     assert [r["type"] for r in cps["市政"]] == ["webhook", "dingding"]
     assert "example" not in str(cps)   # references only, never the secret URLs
+
+
+def test_open_cases_table_agrees_with_the_newest_version_of_every_case(warehouse):
+    """case_open (what the open-case panels and rules read) = the cases whose newest version is not done."""
+    done = "('resolved', 'return_visit', 'closed')"
+    want = warehouse.query(f"SELECT count(), countIf(overdue OR due_at < now64(3)) FROM case_current FINAL "
+                           f"WHERE status NOT IN {done}").result_rows[0]
+    got = warehouse.query("SELECT count(), countIf(overdue OR due_at < now64(3)) FROM case_open FINAL").result_rows[0]
+    assert got == want and want[0] > 0
+
+
+def test_a_done_case_leaves_case_open_at_cleanup_and_comes_back_when_reopened(warehouse):
+    cols = "case_id, version, event_id, source, status, occurred_at, received_at, label, code, department, tier, " \
+           "time_limit_minutes, confidence, kafka_partition, kafka_offset"
+
+    def version(v: int, status: str) -> None:
+        warehouse.command(f"INSERT INTO case_history ({cols}) VALUES ('OPEN-T1', {v}, 'e{v}', 'hotline', '{status}', "
+                          f"now64(3), now64(3), '占道经营', '0101', '城管执法', 'grid', 60, 0.9, 0, {v})")
+
+    def rows() -> list:
+        return warehouse.query("SELECT version, status FROM case_open FINAL WHERE case_id = 'OPEN-T1'").result_rows
+
+    version(1, "created")
+    assert rows() == [(1, "created")]
+    version(2, "resolved")
+    assert rows() == []
+    warehouse.command("OPTIMIZE TABLE case_open FINAL CLEANUP")   # what the forced merges do after a minute
+    assert warehouse.query("SELECT count() FROM case_open WHERE case_id = 'OPEN-T1'").result_rows == [(0,)]
+    version(3, "reopened")
+    assert rows() == [(3, "reopened")]
