@@ -185,7 +185,7 @@ ORDER BY raised_at DESC
 LIMIT 50""", size=(12, 10), description="推送给各部门的最新告警（已去重）"),
     PanelDef("hotspots", "问题多发点位（近30日）", Kind.table, f"""
 SELECT grid_code, {{{{street_name(street_code)}}}} AS street, label,
-       uniq(day) AS days, sum(cases) AS cases
+       uniqExact(day) AS days, sum(cases) AS cases
 FROM hotspot_daily
 WHERE day >= toDate(now(), 'Asia/Shanghai') - 29 AND {PLACE}
 GROUP BY grid_code, street_code, label
