@@ -18,6 +18,8 @@ from rich.table import Table
 
 from cityops.cli.errors import UserError
 from cityops.settings import Settings, get_settings
+from cityops.topics import SOURCE_TOPICS
+from cityops.warehouse.schema import TABLES
 
 out = Console()
 
@@ -42,6 +44,7 @@ def run_demo(s: Settings, *, rate: int, seed: int, refresh: float) -> None:
     from sinks.service import run as run_sink
 
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    started = time.monotonic()
     broker = Broker(s)
     ours = broker.process.pid() is None
     run_dir, logs = s.data_dir / "run", s.data_dir / "logs"
@@ -75,6 +78,10 @@ def run_demo(s: Settings, *, rate: int, seed: int, refresh: float) -> None:
                 if sink_thread and not sink_thread.is_alive():
                     raise UserError("the sink stopped; see the messages above")
                 live.update(view.render())
+                if view.flowing and started:
+                    out.print(f"events flowing: the first stored in ClickHouse {time.monotonic() - started:.0f} s "
+                              "after the demo started")
+                    started = 0.0
     except KeyboardInterrupt:
         out.print("stopping…")
     finally:
@@ -98,6 +105,8 @@ class DemoView:
     def __init__(self, client):
         self.client = client
         self.last: dict[str, tuple[float, int]] = {}
+        self.flowing = False  # source events stored already
+        self.raw = {t.name for t in TABLES if t.topic in SOURCE_TOPICS}
 
     def _rate(self, name: str, n: int) -> str:
         now = time.monotonic()
@@ -111,6 +120,7 @@ class DemoView:
 
         rows = self.client.query("SELECT name, total_rows FROM system.tables WHERE database = currentDatabase() "
                                  "AND engine LIKE '%MergeTree' AND name NOT LIKE '.inner%' ORDER BY name").result_rows
+        self.flowing = any(n for name, n in rows if name in self.raw)
         half = (len(rows) + 1) // 2
         counts = Table.grid(padding=(0, 4))
         tables = []
