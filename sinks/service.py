@@ -60,6 +60,9 @@ class Stats:
     per_table: dict[str, int] = field(default_factory=dict)
 
 
+REJOIN_AFTER_S = 20.0  # a sink holding no partition this long rejoins its group
+
+
 def resume_offsets(wh, topic: Topic) -> dict[int, int]:
     """Next offset per partition according to what the warehouse holds (authority table of the topic)."""
     authority = tables_of(topic.name)[-1]
@@ -158,10 +161,20 @@ class Sink:
             auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
             fetch_max_bytes=64 * 1024 * 1024, max_poll_records=self.config.batch_rows,
             session_timeout_ms=10_000, heartbeat_interval_ms=2_000, client_id="cityops-sink")
-        self.consumer.subscribe([t.name for t in self.config.topics], listener=_Resume(self))
+        self._subscribe()
         try:
             started = None
+            idle_since = time.monotonic()
             while not self.stop.is_set():
+                if self.consumer.assignment():
+                    idle_since = time.monotonic()
+                elif time.monotonic() - idle_since > REJOIN_AFTER_S:
+                    # kafka-python 3.0 can join before it knows the topics' partitions and then hold none, with
+                    # no rebalance to come: leave the group and join again.
+                    log.warning("holding no partitions for %.0f s: rejoining the group", REJOIN_AFTER_S)
+                    self.consumer.unsubscribe()
+                    self._subscribe()
+                    idle_since = time.monotonic()
                 wait_ms = 200 if started is None else max(0, int((self.config.linger_s - (time.monotonic() - started)) * 1000))
                 self._add(self.consumer.poll(timeout_ms=min(wait_ms, 200), max_records=self.config.batch_rows))
                 if self.pending:
@@ -181,6 +194,20 @@ class Sink:
             self.writer.shutdown(wait=True)
             self.consumer.close(autocommit=False)
         return self.stats
+
+    def _subscribe(self) -> None:
+        """Subscribe once the partitions of every topic are known, so the group's assignment can use them."""
+        names = [t.name for t in self.config.topics]
+        waited = 0.0
+        while not self.stop.is_set():
+            missing = [n for n in names if not self.consumer.partitions_for_topic(n)]
+            if not missing:
+                break
+            if waited % 10 == 0:
+                log.warning("waiting for topics %s (create them: `cityops stack topics`)", ", ".join(missing))
+            time.sleep(0.5)
+            waited += 0.5
+        self.consumer.subscribe(names, listener=_Resume(self))
 
     def flush(self) -> None:
         """Decode the batch (while the previous one is being inserted), then hand it to the writer."""
