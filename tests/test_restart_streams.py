@@ -99,8 +99,9 @@ def expected(bootstrap: str):
     return cells, cases, status, dead
 
 
-# Known flake on a loaded 2-core host (1 of 4 full-suite runs): the restarted worker's output sometimes lacks
-# a couple of cases when the comparison runs; alone it passes every time. One rerun, reported by pytest.
+# It once failed about 1 run in 4 with a case missing: a real loss (a replay emitted nothing when the killed
+# worker's changelog had reached the broker and its output had not), fixed in streams/cases/lifecycle.py.
+# One rerun stays, reported by pytest, until more loaded full-suite runs show no other cause.
 @pytest.mark.flaky(reruns=1)
 def test_worker_killed_mid_stream_comes_out_as_if_it_never_stopped(broker, subprocess_env, stack_env):
     from producers.simulator.engine import Simulator
