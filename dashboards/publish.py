@@ -67,26 +67,13 @@ def publish(url: str, units: Units, token: str | None = None, target=provisionin
 
 def _upsert(api, units: Units, target, env) -> Report:
     report = Report()
-    try:
-        api.folder.get_folder(alerting.FOLDER_UID)
-        report.updated.append(f"folder {alerting.FOLDER_UID}")
-    except Exception as e:
-        if not _missing(e):
-            raise
-        api.folder.create_folder(alerting.FOLDER_TITLE, uid=alerting.FOLDER_UID)
-        report.created.append(f"folder {alerting.FOLDER_UID}")
+    _ensure(report, f"folder {alerting.FOLDER_UID}", lambda: api.folder.get_folder(alerting.FOLDER_UID), lambda: None,
+            lambda: api.folder.create_folder(alerting.FOLDER_TITLE, uid=alerting.FOLDER_UID))
 
     ds = provisioning.datasource(target)["datasources"][0]
     ds = ds | {"access": "proxy", "secureJsonData": {"password": os.environ.get("CLICKHOUSE_READER_PASSWORD", "")}}
-    try:
-        api.datasource.get_datasource_by_uid(ds["uid"])
-        api.datasource.update_datasource_by_uid(ds["uid"], ds)
-        report.updated.append(f"datasource {ds['uid']}")
-    except Exception as e:
-        if not _missing(e):
-            raise
-        api.datasource.create_datasource(ds)
-        report.created.append(f"datasource {ds['uid']}")
+    _ensure(report, f"datasource {ds['uid']}", lambda: api.datasource.get_datasource_by_uid(ds["uid"]),
+            lambda: api.datasource.update_datasource_by_uid(ds["uid"], ds), lambda: api.datasource.create_datasource(ds))
 
     for uid, dash in grafana.dashboards(units).items():
         api.dashboard.update_dashboard({"dashboard": dash | {"id": None}, "folderUid": alerting.FOLDER_UID,
@@ -108,16 +95,24 @@ def _upsert(api, units: Units, target, env) -> Report:
 
     for rule in alerting.RULES:
         body = alerting.api_rule(rule)
-        try:
-            api.alertingprovisioning.get_alertrule(rule.uid)
-            api.alertingprovisioning.update_alertrule(rule.uid, body)
-            report.updated.append(f"alert rule {rule.uid}")
-        except Exception as e:
-            if not _missing(e):
-                raise
-            api.alertingprovisioning.create_alertrule(body)
-            report.created.append(f"alert rule {rule.uid}")
+        _ensure(report, f"alert rule {rule.uid}", lambda: api.alertingprovisioning.get_alertrule(rule.uid),
+                lambda: api.alertingprovisioning.update_alertrule(rule.uid, body),
+                lambda: api.alertingprovisioning.create_alertrule(body))
     return report
+
+
+def _ensure(report: Report, what: str, get, update, create) -> None:
+    """Update `what` if Grafana has it, else create it (a 404 from `get` means absent; any other error stands)."""
+    try:
+        get()
+    except Exception as e:
+        if not _missing(e):
+            raise
+        create()
+        report.created.append(what)
+        return
+    update()
+    report.updated.append(what)
 
 
 def _env_expanded(settings: dict) -> dict:
