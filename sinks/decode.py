@@ -108,10 +108,12 @@ class Decoder:
 
     def _in_city_only(self, fast: Columns) -> tuple[Columns, set[int]]:
         """The fast-path rows without the ones placed outside the city, and the input positions of those."""
-        lats, lons = fast.values["lat"], fast.values["lon"]
-        located = [j for j, (a, b) in enumerate(zip(lats, lons)) if a is not None and b is not None]
-        inside = self.in_city([lats[j] for j in located], [lons[j] for j in located])
-        drop = {j for j, ok in zip(located, inside) if not ok}
+        points = list(zip(fast.values["lat"], fast.values["lon"]))
+        # Distinct points only, as the fast path checks values: a sensor sends from one place all day.
+        located = list({p for p in points if p[0] is not None and p[1] is not None})
+        outside = {p for p, ok in zip(located, self.in_city([p[0] for p in located], [p[1] for p in located]))
+                   if not ok}
+        drop = {j for j, p in enumerate(points) if p in outside} if outside else set()
         if not drop:
             return fast, set()
         keep = [j for j in range(len(fast.index)) if j not in drop]
