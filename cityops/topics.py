@@ -4,6 +4,7 @@ Producers, streams, sinks, the stack (topic creation) and the tests all read thi
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -71,3 +72,24 @@ def by_name(name: str) -> Topic:
         if t.name == name:
             return t
     raise KeyError(f"no topic {name!r} in the catalogue: {', '.join(t.name for t in CATALOGUE)}")
+
+
+def wait_for_partitions(consumer, names: list[str], stop, log) -> set | None:
+    """Every partition of `names` once the broker's metadata has them all (None if `stop` is set first).
+
+    The sink and the pager take their partitions with `consumer.assign()` rather than a group subscription:
+    each is one process, and kafka-python 3.0's group join was seen to stall a fresh member in `poll` or hand
+    it no partitions, with no rebalance to come. Their group id still keeps the committed offsets (the lag)."""
+    from kafka import TopicPartition
+
+    waited = 0.0
+    while not stop.is_set():
+        known = {n: consumer.partitions_for_topic(n) for n in names}
+        missing = [n for n, parts in known.items() if not parts]
+        if not missing:
+            return {TopicPartition(n, p) for n, parts in known.items() for p in parts}
+        if waited % 10 == 0:
+            log.warning("waiting for topics %s (create them: `cityops stack topics`)", ", ".join(missing))
+        time.sleep(0.5)
+        waited += 0.5
+    return None

@@ -1,9 +1,14 @@
 """The sink: consume the source and output topics, insert in batches, commit offsets after the insert.
 
-Idempotent across crashes (see batch.py): on every partition assignment the sink seeks to
+Idempotent across crashes (see batch.py): for each partition it takes, the sink seeks to
 max(committed offset, last offset stored in the warehouse + 1), so a batch stored but not committed is
-not stored again. While ClickHouse is unreachable it pauses the partitions, retries with backoff and
-keeps the batch: nothing is lost and nothing is committed early.
+not stored again.
+
+The sink is the warehouse's one writer (an embedded warehouse admits one process): it takes every partition
+of its topics itself, see `cityops.topics.wait_for_partitions`.
+
+While ClickHouse is unreachable the sink pauses the partitions, retries with backoff and keeps the batch:
+nothing is lost and nothing is committed early.
 
 One writer thread inserts a batch while the loop polls and decodes the next one (the insert runs in
 ClickHouse's C++, which releases the GIL). Inserts stay one at a time and in order, and a batch's offsets
@@ -22,11 +27,10 @@ from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import OffsetAndMetadata
 
 from cityops.settings import Settings
-from cityops.topics import OUTPUT_TOPICS, SOURCE_TOPICS, Topic
+from cityops.topics import OUTPUT_TOPICS, SOURCE_TOPICS, Topic, wait_for_partitions
 from cityops.warehouse import connect, migrate
 from cityops.warehouse.schema import DEAD_LETTERS, tables_of
 from sinks.batch import Batch, Insert
@@ -60,7 +64,7 @@ class Stats:
     per_table: dict[str, int] = field(default_factory=dict)
 
 
-REJOIN_AFTER_S = 20.0  # a sink holding no partition this long rejoins its group
+NEW_PARTITIONS_EVERY_S = 60.0  # how often the sink looks for partitions added to its topics
 
 
 def resume_offsets(wh, topic: Topic) -> dict[int, int]:
@@ -70,17 +74,6 @@ def resume_offsets(wh, topic: Topic) -> dict[int, int]:
     rows = wh.query(f"SELECT kafka_partition, max(kafka_offset) FROM {authority.name}{where} "
                     "GROUP BY kafka_partition").result_rows
     return {int(p): int(o) + 1 for p, o in rows}
-
-
-class _Resume(ConsumerRebalanceListener):
-    def __init__(self, sink: Sink):
-        self.sink = sink
-
-    def on_partitions_revoked(self, revoked):
-        self.sink.on_revoked(revoked)
-
-    def on_partitions_assigned(self, assigned):
-        self.sink.on_assigned(assigned)
 
 
 class Sink:
@@ -101,26 +94,15 @@ class Sink:
         self.warehouse_down = threading.Event()                    # set while the writer retries
 
     # -- partitions ---------------------------------------------------------------------------------
-    # Rebalance callbacks run on kafka-python's IO thread, where blocking consumer calls are refused: they
-    # only pause new partitions; the loop seeks them (resume()) before it fetches from them.
-    def on_assigned(self, assigned) -> None:
-        self.consumer.pause(*assigned)
-        self.pending |= set(assigned)
-
-    def on_revoked(self, revoked) -> None:
-        self.pending -= set(revoked)
-        # Store what we hold before another member takes over (no commit from this thread: the new owner
-        # resumes from the warehouse's offsets). If that fails, it replays the messages.
-        job = self.in_flight
-        try:
-            if job is not None:
-                job[2].result(timeout=self.config.max_backoff_s)
-            if len(self.batch):
-                batch, self.batch = self.batch, Batch()
-                for ins in self._inserts(batch):
-                    self._count(ins, self.store.insert_once(ins, batch))
-        except Exception as e:  # noqa: BLE001
-            log.warning("could not store the messages held before losing their partitions: %s", e)
+    def assign(self) -> None:
+        """Take every partition of the topics (`wait_for_partitions`); partitions added to a topic later are
+        taken at the next look. New partitions are paused until resume() has sought them."""
+        wanted = wait_for_partitions(self.consumer, [t.name for t in self.config.topics], self.stop, log)
+        new = (wanted or set()) - self.consumer.assignment()
+        if new:
+            self.consumer.assign(list(wanted))   # keeps the position of the partitions already held
+            self.consumer.pause(*new)
+            self.pending |= new
 
     def resume(self) -> None:
         """Seek each new partition to max(committed, stored in the warehouse + 1), then fetch from it; reload
@@ -161,20 +143,14 @@ class Sink:
             auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
             fetch_max_bytes=64 * 1024 * 1024, max_poll_records=self.config.batch_rows,
             session_timeout_ms=10_000, heartbeat_interval_ms=2_000, client_id="cityops-sink")
-        self._subscribe()
+        self.assign()
         try:
             started = None
-            idle_since = time.monotonic()
+            looked = time.monotonic()
             while not self.stop.is_set():
-                if self.consumer.assignment():
-                    idle_since = time.monotonic()
-                elif time.monotonic() - idle_since > REJOIN_AFTER_S:
-                    # kafka-python 3.0 can join before it knows the topics' partitions and then hold none, with
-                    # no rebalance to come: leave the group and join again.
-                    log.warning("holding no partitions for %.0f s: rejoining the group", REJOIN_AFTER_S)
-                    self.consumer.unsubscribe()
-                    self._subscribe()
-                    idle_since = time.monotonic()
+                if time.monotonic() - looked > NEW_PARTITIONS_EVERY_S:
+                    self.assign()
+                    looked = time.monotonic()
                 wait_ms = 200 if started is None else max(0, int((self.config.linger_s - (time.monotonic() - started)) * 1000))
                 self._add(self.consumer.poll(timeout_ms=min(wait_ms, 200), max_records=self.config.batch_rows))
                 if self.pending:
@@ -194,20 +170,6 @@ class Sink:
             self.writer.shutdown(wait=True)
             self.consumer.close(autocommit=False)
         return self.stats
-
-    def _subscribe(self) -> None:
-        """Subscribe once the partitions of every topic are known, so the group's assignment can use them."""
-        names = [t.name for t in self.config.topics]
-        waited = 0.0
-        while not self.stop.is_set():
-            missing = [n for n in names if not self.consumer.partitions_for_topic(n)]
-            if not missing:
-                break
-            if waited % 10 == 0:
-                log.warning("waiting for topics %s (create them: `cityops stack topics`)", ", ".join(missing))
-            time.sleep(0.5)
-            waited += 0.5
-        self.consumer.subscribe(names, listener=_Resume(self))
 
     def flush(self) -> None:
         """Decode the batch (while the previous one is being inserted), then hand it to the writer."""
@@ -250,7 +212,7 @@ class Sink:
                 if self.warehouse_down.is_set():
                     self.consumer.pause(*self.consumer.assignment())
                     paused = True
-                    self._add(self.consumer.poll(timeout_ms=0))   # new partitions arrive paused (on_assigned)
+                    self._add(self.consumer.poll(timeout_ms=0))   # keeps the connections alive
         if paused:
             self.consumer.resume(*(self.consumer.assignment() - self.pending))
         offsets = {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in batch.next_offsets().items()}

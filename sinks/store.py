@@ -82,10 +82,6 @@ class Store:
                 raise
             return self._isolate(ins, batch, e, on_wait)
 
-    def insert_once(self, ins: Insert, batch: Batch) -> int:
-        self.write(ins)
-        return len(ins)
-
     def _isolate(self, ins: Insert, batch: Batch, error: Exception, on_wait) -> int:
         """Store the good rows one by one; the refused ones become dead letters with the reason."""
         log.warning("warehouse refused a batch for %s (%s): isolating rows", ins.table.name, error)

@@ -18,7 +18,7 @@ def register(root: typer.Typer) -> None:
     @root.command()
     def sink(batch_rows: int = typer.Option(50_000, min=1, help="flush after this many messages"),
              linger: float = typer.Option(1.0, min=0.01, help="…or after the oldest waited this many seconds"),
-             group: str = typer.Option("cityops-sink", help="Kafka consumer group"),
+             group: str = typer.Option("cityops-sink", help="Kafka group id its committed offsets (the lag) are kept under"),
              verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
         """Store every source and output topic in the warehouse: batched, idempotent, offsets committed after insert."""
         from cityops.cli.errors import UserError

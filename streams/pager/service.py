@@ -1,4 +1,4 @@
-"""The pager loop: consume `alerts` (consumer group, manual commits), deliver each alert to its
+"""The pager loop: consume `alerts` (every partition, offsets committed under its group id), deliver each alert to its
 department's webhooks with bounded exponential-backoff retries, record every attempt, commit.
 
 Once per (alert, target): the ledger (sqlite) marks a pair finished right after the webhook answered, before
@@ -17,7 +17,7 @@ import httpx
 from pydantic import ValidationError
 
 from cityops.models.alerts import Alert, Delivery, DeliveryStatus
-from cityops.topics import ALERTS, DELIVERIES
+from cityops.topics import ALERTS, DELIVERIES, wait_for_partitions
 from streams.alerts.rules import Webhook
 from streams.pager import formats
 from streams.pager.ledger import Ledger
@@ -123,10 +123,12 @@ class Pager:
 
         self.flush_records()   # records of a previous run that the broker may not have
         consumer = KafkaConsumer(
-            ALERTS.name, bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
-            auto_offset_reset="earliest", max_poll_records=50, session_timeout_ms=10_000,
-            heartbeat_interval_ms=2_000, max_poll_interval_ms=30 * 60_000, client_id="cityops-pager")
+            bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
+            auto_offset_reset="earliest", max_poll_records=50, client_id="cityops-pager")
         try:
+            partitions = wait_for_partitions(consumer, [ALERTS.name], self.stop, log)
+            if partitions:
+                consumer.assign(list(partitions))   # starts from the group's committed offsets
             while not self.stop.is_set():
                 polled = consumer.poll(timeout_ms=500)
                 for records in polled.values():
