@@ -30,7 +30,8 @@ dedup_table = table("case-dedup")
 combined_table = table("minute-counts")
 
 topics: dict[str, faust.TopicT] = {t.name: raw_topic(t.name, t.partition_count) for t in CATALOGUE}
-counts = MinuteCounts(TableKV(counts_table))
+source_kvs = devices_kv, counts_kv = TableKV(devices_table, track=True), TableKV(counts_table, track=True)
+counts = MinuteCounts(counts_kv)
 
 
 @lru_cache(maxsize=1)
@@ -40,7 +41,7 @@ def intake() -> Intake:
     from streams.sensors.limits import load_limits
 
     return Intake(placer=default_placer(), classifier=Classifier.default(), taxonomy=load_taxonomy(),
-                  counts=counts, devices=TableKV(devices_table), limits=load_limits(), pii_key=settings.pii_key)
+                  counts=counts, devices=devices_kv, limits=load_limits(), pii_key=settings.pii_key)
 
 
 def processing_error(event, e: Exception) -> Out:
@@ -52,7 +53,8 @@ def processing_error(event, e: Exception) -> Out:
 
 def source(topic: str, handle: Callable[[Intake], Handle]) -> None:
     """Consume a source topic in fetched batches (streams/app.py BatchConsumer): every message goes through
-    `handle(intake())`, then the batch's minute counts are written once and its outputs sent."""
+    `handle(intake())`, then the batch's minute counts are written once, its outputs sent, and the batch is
+    acked only once its state writes are on the broker (streams/state.py)."""
     app.topics.add(topics[topic])  # subscribed through the conductor: assignment, acks, co-partitioned tables
 
     async def on_batch(messages: list[Message]) -> None:
@@ -66,6 +68,8 @@ def source(topic: str, handle: Callable[[Intake], Handle]) -> None:
                 outs.append(processing_error(m, e))
         run.counts.flush()
         await send_all(outs)
+        for kv in source_kvs:
+            await kv.delivered()
 
     app.batch_handlers[topic] = on_batch
 

@@ -298,3 +298,37 @@ def test_a_case_is_never_its_own_duplicate_reporter():
     s, _, _ = lifecycle.open_case(None, draft(), 0, TAX)
     s, out = lifecycle.add_reporter(s, s["case"]["case_id"], 0, TAX)
     assert [c["version"] for c in out] == [1] and s["case"]["reporter_count"] == 1
+
+
+def test_a_tracked_table_is_delivered_only_when_the_broker_has_every_write():
+    """A source batch is acked after `delivered()`: it must wait for each changelog write's delivery."""
+    import asyncio
+
+    from streams.state import TableKV
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+
+        class Table:
+            data: dict = {}
+            futures: list = []
+
+            def send_changelog(self, partition, key, value, value_serializer=None):
+                self.futures.append(loop.create_future())
+                return self.futures[-1]
+
+        table = Table()
+        kv = TableKV(table, track=True)
+        kv.put(0, "a", {"n": 1})
+        kv.delete(0, "a")
+        waiting = asyncio.ensure_future(kv.delivered())
+        table.futures[0].set_result(None)
+        await asyncio.sleep(0.01)
+        assert not waiting.done()          # the delete is not on the broker yet
+        table.futures[1].set_result(None)
+        await asyncio.wait_for(waiting, 1)
+        untracked = TableKV(table)
+        untracked.put(1, "b", {"n": 2})
+        await asyncio.wait_for(untracked.delivered(), 1)   # nothing kept, nothing to wait for
+
+    asyncio.run(scenario())
