@@ -141,8 +141,7 @@ class Sink:
         self.consumer = KafkaConsumer(
             bootstrap_servers=host, group_id=self.config.group_id, enable_auto_commit=False,
             auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024, max_poll_records=self.config.batch_rows,
-            session_timeout_ms=10_000, heartbeat_interval_ms=2_000, client_id="cityops-sink")
+            fetch_max_bytes=64 * 1024 * 1024, max_poll_records=self.config.batch_rows, client_id="cityops-sink")
         self.assign()
         try:
             started = None
