@@ -6,9 +6,9 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from cityops.models.deadletters import DeadLetter
+from cityops.topics import MAX_MESSAGE_BYTES as MAX_BYTES  # declared once, shared with the sink
 
 M = TypeVar("M", bound=BaseModel)
-from cityops.topics import MAX_MESSAGE_BYTES as MAX_BYTES  # noqa: E402 — declared once, shared with the sink
 _TIME_FIELDS = {"occurred_at", "received_at"}
 
 
