@@ -4,10 +4,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from contextlib import suppress
 from typing import Awaitable, Callable
 
 import faust
 from faust.transport.drivers import aiokafka as kafka_driver
+from faust.transport.producer import ProducerBuffer
 from faust.types import TP, Message
 
 from cityops.settings import get_settings
@@ -17,14 +19,16 @@ BatchHandler = Callable[[list[Message]], Awaitable[None]]
 
 
 class BatchConsumer(kafka_driver.Consumer):
-    """Faust's consumer, except that the source topics skip its per-message path.
+    """Faust's consumer, except that the topics we consume skip its per-message path.
 
     Faust hands every message to the conductor inside `wait_first` (two tasks and a wait per message),
     then through a channel queue, an Event and the stream iterator: ~3× the cost of validating and routing
-    the event. Here the messages of a source topic from one fetch go to that topic's batch handler as a
-    list, and are acked after it returns, so offsets are committed exactly as Faust would. Tables'
-    changelogs and the internal topics keep Faust's path. A batch cut short by a rebalance is not acked:
-    it is read again, and the handlers are idempotent on replay (see docs/streams.md).
+    the event. That path also lost messages: while a restarted worker sought its committed offsets, a run
+    of ~30 case candidates already queued for the dedup agent never reached it, and a commit passed them.
+    Here the messages of a topic from one fetch go to its batch handler as a list, in order, and are acked
+    after it returns, so offsets are committed exactly as Faust would. Only the tables' changelogs (state
+    recovery) keep Faust's path. A batch cut short by a rebalance is not acked: it is read again, and the
+    handlers are idempotent on replay (see docs/streams.md).
     """
 
     async def _drain_messages(self, fetcher) -> None:  # pragma: no cover  (mirrors Consumer._drain_messages)
@@ -86,12 +90,49 @@ class BatchConsumer(kafka_driver.Consumer):
             self.diag.unset_flag("FETCHING")
 
 
+class DrainingBuffer(ProducerBuffer):
+    """Faust's buffer of `send_soon` messages (every table's changelog writes), with a flush that returns
+    only once each of them is in the Kafka producer.
+
+    Faust flushes the producer before it commits offsets, but its buffer flush gives up after 0.1 s without
+    a send and does not count the message being handed over (a full partition batch makes that wait). A
+    worker killed right after such a commit had offsets past a state write the changelog never got.
+    """
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.handing_over = 0
+
+    async def _send_pending(self, fut) -> None:
+        self.handing_over += 1
+        try:
+            await super()._send_pending(fut)
+        finally:
+            self.handing_over -= 1
+
+    async def flush(self) -> None:
+        while self.size or self.handing_over:
+            if self.state != "running":
+                raise RuntimeError("cannot flush the producer buffer: it is not running")
+            self.message_sent.clear()
+            with suppress(asyncio.TimeoutError):  # wake now and then to see whether the service stopped
+                await asyncio.wait_for(self.message_sent.wait(), timeout=1.0)
+
+
+class Producer(kafka_driver.Producer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.buffer = DrainingBuffer(loop=self.loop, beacon=self.beacon)  # replaces Faust's, not yet started
+        self.buffer.app = self.app
+
+
 class BatchTransport(kafka_driver.Transport):
     Consumer = BatchConsumer
+    Producer = Producer
 
 
 class App(faust.App):
-    """A Faust app whose source topics are consumed in batches (`batch_handlers`, see BatchConsumer)."""
+    """A Faust app whose topics are consumed in batches (`batch_handlers`, see BatchConsumer)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -30,7 +30,7 @@ dedup_table = table("case-dedup")
 combined_table = table("minute-counts")
 
 topics: dict[str, faust.TopicT] = {t.name: raw_topic(t.name, t.partition_count) for t in CATALOGUE}
-source_kvs = devices_kv, counts_kv = TableKV(devices_table, track=True), TableKV(counts_table, track=True)
+devices_kv, counts_kv = TableKV(devices_table), TableKV(counts_table)
 counts = MinuteCounts(counts_kv)
 
 
@@ -44,48 +44,34 @@ def intake() -> Intake:
                   counts=counts, devices=devices_kv, limits=load_limits(), pii_key=settings.pii_key)
 
 
-def processing_error(event, e: Exception) -> Out:
-    """A bug on one event (a Faust event or a raw message) must not stop the worker or lose the event: it
-    becomes a dead letter."""
-    m = getattr(event, "message", event)
+def processing_error(m: Message, e: Exception) -> Out:
+    """A bug on one message must not stop the worker or lose the message: it becomes a dead letter."""
     return dead_out(DeadLetter.of(m.topic, m.partition, m.offset, "processing", repr(e), m.value, m.key))
 
 
-def source(topic: str, handle: Callable[[Intake], Handle]) -> None:
-    """Consume a source topic in fetched batches (streams/app.py BatchConsumer): every message goes through
-    `handle(intake())`, then the batch's minute counts are written once, its outputs sent, and the batch is
-    acked only once its state writes are on the broker (streams/state.py)."""
+def consume(topic: str, handle: Callable[[Message], list[Out]], finish: Callable[[], None] = lambda: None) -> None:
+    """Consume a topic in fetched batches (streams/app.py BatchConsumer): every message through `handle`, a
+    bug on one becoming its dead letter, then `finish()` and the batch's outputs sent together. The batch is
+    acked after; its state writes are on the broker before an offset commit passes them (DrainingBuffer)."""
     app.topics.add(topics[topic])  # subscribed through the conductor: assignment, acks, co-partitioned tables
 
     async def on_batch(messages: list[Message]) -> None:
-        run = intake()
-        fn = handle(run)
         outs: list[Out] = []
         for m in messages:
             try:
-                outs += fn(m.value, m.key, m.topic, m.partition, m.offset)
+                outs += handle(m)
             except Exception as e:  # noqa: BLE001
                 outs.append(processing_error(m, e))
-        run.counts.flush()
+        finish()
         await send_all(outs)
-        for kv in source_kvs:
-            await kv.delivered()
 
     app.batch_handlers[topic] = on_batch
 
 
-async def in_batches(stream, handle: Callable[[object], list[Out]]):
-    """An agent's loop over an internal topic: each event through `handle`, a bug on one becoming its dead
-    letter, the batch's outputs sent together. Yields the batch sizes (agents are async generators)."""
-    async for batch in stream.take_events(500, within=0.05):
-        outs: list[Out] = []
-        for event in batch:
-            try:
-                outs += handle(event)
-            except Exception as e:  # noqa: BLE001
-                outs.append(processing_error(event, e))
-        await send_all(outs)
-        yield len(batch)
+def source(topic: str, handle: Callable[[Intake], Handle]) -> None:
+    """A source topic: each message through the intake; the batch's minute counts are written once."""
+    consume(topic, lambda m: handle(intake())(m.value, m.key, m.topic, m.partition, m.offset),
+            finish=lambda: intake().counts.flush())
 
 
 async def send_all(outs: list[Out]) -> None:

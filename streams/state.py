@@ -1,14 +1,11 @@
 """Key-value state over a Faust table, with the changelog partition given explicitly.
 
-Faust sends a table write to the changelog partition of the *current* event. With `take_events` a batch
+Faust sends a table write to the changelog partition of the *current* event. A fetched batch
 mixes partitions, and timers have no current event, so the agents name the partition themselves: the
 source partition the key belongs to (co-partitioning is kept by construction: every key is only ever
 written for one partition). Values are JSON (orjson) bytes; `DictKV` is the same interface for unit tests.
-
-A source batch waits until its state writes are on the broker before it is acked (`delivered()`). Faust's
-flush before an offset commit can return while the last buffered changelog write is still waiting to enter
-the producer (a full partition batch); a worker killed right then had committed offsets past a state write
-the changelog never got, and its minute counts came back short after a restart.
+Writes reach the changelog through Faust's producer buffer, which an offset commit drains first
+(streams/app.py DrainingBuffer).
 """
 from __future__ import annotations
 
@@ -55,11 +52,9 @@ class TableKV:
     recovery is decoded afresh. Callers may mutate what `get` returns only to `put` it back.
     """
 
-    def __init__(self, table, track: bool = False):
+    def __init__(self, table):
         self.table = table
         self._decoded: dict[bytes, tuple[bytes, dict]] = {}
-        self._track = track                       # keep each write's future for `delivered()`
-        self._sending: list = []
 
     def _load(self, k: bytes, raw: bytes) -> dict:
         hit = self._decoded.get(k)
@@ -78,24 +73,14 @@ class TableKV:
         k, v = key.encode(), orjson.dumps(value)
         self.table.data[k] = v
         self._decoded[k] = (v, value)
-        self._sent(self.table.send_changelog(partition, k, v))
+        self.table.send_changelog(partition, k, v)
 
     def delete(self, partition: int, key: str) -> None:
         k = key.encode()
         if k in self.table.data:
             del self.table.data[k]
         self._decoded.pop(k, None)
-        self._sent(self.table.send_changelog(partition, k, None, value_serializer="raw"))
-
-    def _sent(self, fut) -> None:
-        if self._track:
-            self._sending.append(fut)
-
-    async def delivered(self) -> None:
-        """Wait until the broker has every write made so far (tracked tables only)."""
-        futs, self._sending = self._sending, []
-        for fut in futs:
-            await fut
+        self.table.send_changelog(partition, k, None, value_serializer="raw")
 
     def items(self) -> Iterator[tuple[str, dict]]:
         for k, v in list(self.table.data.items()):

@@ -1,5 +1,5 @@
-"""Agents and timers of the streams worker: entries of unexpected shapes, timer robustness, and each agent
-through `agent.test_context()` (outputs recorded by patching the topics' `send`; no broker)."""
+"""Agents and timers of the streams worker: entries of unexpected shapes, timer robustness, and each agent's
+batch handler fed fetched messages (outputs recorded by patching the topics' `send`; no broker)."""
 from __future__ import annotations
 
 import asyncio
@@ -79,8 +79,7 @@ def test_every_worker_timer_is_guarded():
     assert all(getattr(t, "guarded", False) for t in timers)
 
 
-# -- each agent through test_context() ---------------------------------------------------------------
-# (The source topics are not agents: they are consumed in batches by the app's batch handlers.)
+# -- each agent's batch handler ----------------------------------------------------------------------
 from datetime import datetime, timedelta, timezone  # noqa: E402
 
 import orjson  # noqa: E402
@@ -92,8 +91,8 @@ NOW = datetime.now(timezone.utc) - timedelta(minutes=5)
 
 @pytest.fixture
 def sent(monkeypatch):
-    """Every `topic.send` and table changelog write of the worker, recorded instead of going to a broker
-    (test_context replaces only the agent's own input). Tables start empty."""
+    """Every `topic.send` of the worker recorded instead of going to a broker; table changelog writes
+    dropped. Tables start empty."""
     from streams import runtime
 
     out: list[tuple[str, bytes | None, dict]] = []
@@ -123,12 +122,14 @@ def grid():
     return next(iter(CityRegistry.default().grids.values()))
 
 
-async def feed(agent, *values: bytes, key: bytes | None = None, partition: int = 0):
-    """One batch: every value but the last without waiting, then wait for the agent's yield."""
-    async with agent.test_context() as ctx:
-        for v in values[:-1]:
-            await ctx.put(v, key=key, partition=partition, wait=False)
-        await ctx.put(values[-1], key=key, partition=partition)
+async def feed(topic: str, *values: bytes, key: bytes | None = None, partition: int = 0):
+    """One fetched batch of `topic`, as the worker's consumer hands it to the topic's handler."""
+    from faust.types import Message
+
+    from streams.app import app
+
+    await app.batch_handlers[topic]([Message(topic, partition, offset, 0.0, 0, {}, key, v, None)
+                                     for offset, v in enumerate(values)])
 
 
 def candidate(case_id: str, lat: float, lon: float) -> bytes:
@@ -138,9 +139,9 @@ def candidate(case_id: str, lat: float, lon: float) -> bytes:
 
 
 def test_dedup_agent_merges_a_near_duplicate(sent):
-    from streams.cases.agents import dedup
+    import streams.cases.agents  # noqa: F401 — registers the handlers
 
-    asyncio.run(feed(dedup, candidate("A-1", 36.8, 118.05), candidate("A-2", 36.8001, 118.05),
+    asyncio.run(feed("streams.case-candidates", candidate("A-1", 36.8, 118.05), candidate("A-2", 36.8001, 118.05),
                      key=b"370303|\xe5"))
     opens = [c for c in on(sent, "streams.case-commands") if c["op"] == "open"]
     assert [(c["case_id"], c["case"]["duplicate_of"]) for c in opens] == [("A-1", None), ("A-2", "A-1")]
@@ -149,7 +150,7 @@ def test_dedup_agent_merges_a_near_duplicate(sent):
 
 
 def test_cases_agent_opens_pages_an_emergency_and_follows_the_ticket(sent):
-    from streams.cases.agents import cases
+    import streams.cases.agents  # noqa: F401
     from streams.classify import Classifier
     from streams.intake import Intake
     from streams.placement import default_placer
@@ -169,7 +170,7 @@ def test_cases_agent_opens_pages_an_emergency_and_follows_the_ticket(sent):
     follow = orjson.dumps({"op": "ticket", "case_id": "X-200001", "source_offset": 7,
                            "event": done.model_dump(mode="json")})
     # The replayed event changes nothing: the case is re-emitted as it stands (version 2 again, byte for byte).
-    asyncio.run(feed(cases, opened, follow, follow, key=b"X-200001"))
+    asyncio.run(feed("streams.case-commands", opened, follow, follow, key=b"X-200001"))
     versions = on(sent, "cases")
     assert [(c["version"], c["status"]) for c in versions] == [(1, "created"), (2, "resolved"), (2, "resolved")]
     assert versions[1] == versions[2]
@@ -181,7 +182,7 @@ def test_minutes_agent_and_timers_sum_partials_into_minute_counts(sent, monkeypa
     from streams.aggregates import agents
 
     monkeypatch.setattr(agents, "combiner", Combiner(agents.combined_kv))
-    asyncio.run(feed(agents.minutes, orjson.dumps(partial("sensor.events/0", 3)),
+    asyncio.run(feed("streams.minute-partials", orjson.dumps(partial("sensor.events/0", 3)),
                      orjson.dumps(partial("sensor.events/1", 4)), b"{not json"))
     assert on(sent, "aggregates") == []          # counts leave on the timer's tick, not per partial
     assert on(sent, "deadletters")[0]["reason"] == "processing"
@@ -269,7 +270,7 @@ def test_cases_agent_feeds_the_clock(sent, monkeypatch):
     state = case_state(cid, NOW + timedelta(minutes=1))
     done = TicketEvent(ticket_id=cid, status="accepted", occurred_at=NOW)
     agents.cases_kv.put(0, cid, state)
-    asyncio.run(feed(agents.cases, orjson.dumps({"op": "ticket", "case_id": cid, "source_offset": 9,
+    asyncio.run(feed("streams.case-commands", orjson.dumps({"op": "ticket", "case_id": cid, "source_offset": 9,
                                                  "event": done.model_dump(mode="json")}), key=cid.encode()))
     assert agents.clock.heap == [(datetime.fromisoformat(state["case"]["due_at"]).timestamp(), cid)]
     outs = agents.overdue_sweep(agents.cases_kv, NOW + timedelta(minutes=2), lambda p: True, "a")

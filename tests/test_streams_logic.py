@@ -300,35 +300,37 @@ def test_a_case_is_never_its_own_duplicate_reporter():
     assert [c["version"] for c in out] == [1] and s["case"]["reporter_count"] == 1
 
 
-def test_a_tracked_table_is_delivered_only_when_the_broker_has_every_write():
-    """A source batch is acked after `delivered()`: it must wait for each changelog write's delivery."""
+def test_the_producer_buffer_flush_waits_for_the_write_being_handed_over():
+    """An offset commit flushes the producer first: the flush must not return while a table write is still
+    in the buffer or being handed to the Kafka producer (Faust's own gives up after 0.1 s)."""
     import asyncio
 
-    from streams.state import TableKV
+    from streams.app import app
 
     async def scenario():
-        loop = asyncio.get_running_loop()
+        buffer = app.producer.buffer
+        handed: list = []
+        release = asyncio.Event()
 
-        class Table:
-            data: dict = {}
-            futures: list = []
+        class Channel:
+            async def publish_message(self, fut, wait=False):
+                await release.wait()                 # a full partition batch: the hand-over waits
+                handed.append(fut)
 
-            def send_changelog(self, partition, key, value, value_serializer=None):
-                self.futures.append(loop.create_future())
-                return self.futures[-1]
+        class Pending:
+            message = type("M", (), {"channel": Channel()})()
 
-        table = Table()
-        kv = TableKV(table, track=True)
-        kv.put(0, "a", {"n": 1})
-        kv.delete(0, "a")
-        waiting = asyncio.ensure_future(kv.delivered())
-        table.futures[0].set_result(None)
-        await asyncio.sleep(0.01)
-        assert not waiting.done()          # the delete is not on the broker yet
-        table.futures[1].set_result(None)
-        await asyncio.wait_for(waiting, 1)
-        untracked = TableKV(table)
-        untracked.put(1, "b", {"n": 2})
-        await asyncio.wait_for(untracked.delivered(), 1)   # nothing kept, nothing to wait for
+        await buffer.start()
+        try:
+            buffer.put(Pending())
+            buffer.put(Pending())
+            flushing = asyncio.ensure_future(buffer.flush())
+            await asyncio.sleep(0.3)
+            assert not flushing.done() and buffer.size == 1 and buffer.handing_over == 1
+            release.set()
+            await asyncio.wait_for(flushing, 2)
+            assert len(handed) == 2 and buffer.size == 0
+        finally:
+            await buffer.stop()
 
     asyncio.run(scenario())

@@ -1,5 +1,5 @@
-"""Agents: emit the source partitions' minute counts to the combiner (timer), and combine them into
-MinuteCounts per cell with volume-anomaly alerts."""
+"""Emit the source partitions' minute counts as partials (timer), and combine the partials into MinuteCounts
+per cell with volume-anomaly alerts."""
 from __future__ import annotations
 
 import time
@@ -11,7 +11,7 @@ from cityops.topics import AGGREGATES, MINUTE_PARTIALS
 from streams.aggregates import combine as combine_logic
 from streams.app import app
 from streams.intake import alert_out
-from streams.runtime import combined_table, counts, in_batches, owned, owns, send_all, topics
+from streams.runtime import combined_table, consume, counts, owned, owns, send_all, topics
 from streams.state import TableKV
 from streams.timers import guarded
 
@@ -46,11 +46,7 @@ async def emit_counts():
                     for m in combiner.changed()])
 
 
-@app.agent(topics[MINUTE_PARTIALS.name], name="minutes")
-async def minutes(stream):
-    tax = load_taxonomy()
-    async for n in in_batches(stream, lambda event: combine(combined_kv, event.value, event.message.partition, tax)):
-        yield n
+consume(MINUTE_PARTIALS.name, lambda m: combine(combined_kv, m.value, m.partition, load_taxonomy()))
 
 
 @app.timer(60.0)

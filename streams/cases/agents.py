@@ -1,5 +1,5 @@
-"""Agents: duplicates and hot spots (by district + label), then the closed loop (by case id), and the
-timer that marks cases overdue and escalates them."""
+"""Duplicates and hot spots (case candidates, by district + label), then the closed loop (case commands,
+by case id), and the timer that marks cases overdue and escalates them."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -13,7 +13,7 @@ from streams.cases import dedup as dedup_logic
 from streams.cases import lifecycle
 from streams.cases.clock import CaseClock
 from streams.intake import alert_out
-from streams.runtime import case_table, dedup_table, in_batches, send_all, topics
+from streams.runtime import case_table, consume, dedup_table, send_all
 from streams.state import TableKV
 from streams.timers import guarded
 
@@ -57,17 +57,8 @@ def command(kv, value: bytes, partition: int, tax) -> list:
     return [case_out(c) for c in cases] + [alert_out(a) for a in alerts]
 
 
-@app.agent(topics[CASE_CANDIDATES.name], name="dedup")
-async def dedup(stream):
-    async for n in in_batches(stream, lambda event: decide(dedup_kv, event.value, event.message.partition)):
-        yield n
-
-
-@app.agent(topics[CASE_COMMANDS.name], name="cases")
-async def cases(stream):
-    tax = load_taxonomy()
-    async for n in in_batches(stream, lambda event: command(cases_kv, event.value, event.message.partition, tax)):
-        yield n
+consume(CASE_CANDIDATES.name, lambda m: decide(dedup_kv, m.value, m.partition))
+consume(CASE_COMMANDS.name, lambda m: command(cases_kv, m.value, m.partition, load_taxonomy()))
 
 
 def overdue_sweep(kv, now: datetime, owned, assignment=None) -> list:
