@@ -36,6 +36,7 @@ from cityops.warehouse.schema import DEAD_LETTERS, tables_of
 from sinks.batch import Batch, Insert
 from sinks.decode import Decoder
 from sinks.dedup import Dedup
+from sinks.reconcile import top_up
 from sinks.store import Store
 
 log = logging.getLogger("cityops.sink")
@@ -112,6 +113,7 @@ class Sink:
         self.store.retrying(self.dedup.prime, self.wh, {tp.topic for tp in pending})
         stored: dict[str, dict[int, int]] = {}
         ahead: dict[TopicPartition, OffsetAndMetadata] = {}
+        uncommitted: dict[TopicPartition, int] = {}      # first offset not committed, where stored further
         for tp in pending:
             if tp.topic not in stored:
                 stored[tp.topic] = self.store.retrying(resume_offsets, self.wh, self._topic(tp.topic))
@@ -121,15 +123,26 @@ class Sink:
                 self.consumer.seek(tp, position)
             if position > (committed or 0):
                 ahead[tp] = OffsetAndMetadata(position, "", -1)
+                uncommitted[tp] = committed or 0
             log.info("assigned %s-%d: resuming at %d (committed %s)", tp.topic, tp.partition, position, committed)
-        # A batch stored but not committed (crash, broker outage): commit what the warehouse holds, else the
-        # group's offset lags until a later message on that partition is stored.
+        # A batch stored but not committed (crash, broker outage): its rows may lack their rollup rows, and the
+        # group's offset lags until a later message on that partition is stored: top up, then commit.
         if ahead:
+            self.store.retrying(self._top_up, uncommitted)
             try:
                 self.consumer.commit(ahead)
             except CommitFailedError as e:
                 log.warning("could not commit the stored offsets on assignment (%s); the warehouse offsets hold", e)
         self.consumer.resume(*pending)
+
+    def _top_up(self, uncommitted: dict[TopicPartition, int]) -> None:
+        """The rollups of rows stored but not committed may be short of them (sinks/reconcile.py)."""
+        for topic in {tp.topic for tp in uncommitted}:
+            rows = " OR ".join(f"(kafka_partition = {tp.partition} AND kafka_offset >= {offset})"
+                               for tp, offset in uncommitted.items() if tp.topic == topic)
+            for table in tables_of(topic):
+                for target, n in top_up(self.wh, table.name, rows).items():
+                    log.warning("%s was short after an unfinished batch of %s: %d rows topped up", target, topic, n)
 
     def _topic(self, name: str) -> Topic:
         return next(t for t in self.config.topics if t.name == name)

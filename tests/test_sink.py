@@ -120,10 +120,8 @@ def test_sink_stores_every_topic_once_masked_and_dead_letters_bad_input(broker, 
     assert letters("hotline.tickets") == []
 
 
-# Known defect, two reruns: the kill from outside can land between a raw table's part and its rollup's part, and
-# the rollup stays one block short (`rolled` 9,800 against 10,000 in 1 of 6 runs alone, and one rerun in 2 of 4
-# full runs since the sink restarts without a group join; docs/warehouse.md). Remove the reruns with the fix.
-@pytest.mark.flaky(reruns=2)
+# The kill from outside can land between a raw table's part and its rollup's part: that left the rollup one
+# block short (`rolled` 9,800 against 10,000 in 1 of 6 runs) until the sink topped rollups up on resume.
 def test_sink_resumes_exactly_after_sigkill_mid_batch(broker, subprocess_env, tmp_path):
     """`cityops sink` subprocesses are SIGKILLed between inserts (stored, not committed) and at a random moment
     while messages keep arriving; after a final restart every count equals what was produced."""
