@@ -1,11 +1,11 @@
 """Key-value state over a Faust table, with the changelog partition given explicitly.
 
-Faust sends a table write to the changelog partition of the *current* event. A fetched batch
-mixes partitions, and timers have no current event, so the agents name the partition themselves: the
-source partition the key belongs to (co-partitioning is kept by construction: every key is only ever
-written for one partition). Values are JSON (orjson) bytes; `DictKV` is the same interface for unit tests.
-Writes reach the changelog through Faust's producer buffer, which an offset commit drains first
-(streams/app.py DrainingBuffer).
+Faust sends a table write to the changelog partition of the *current* event. A fetched batch mixes
+partitions, and timers have no current event, so the agents name the partition themselves: the source
+partition the key belongs to (co-partitioning is kept by construction: every key is only ever written for
+one partition). Values are JSON (orjson) bytes; `DictKV` is the same interface for unit tests. Writes reach
+the changelog through Faust's producer buffer, which an offset commit drains first (streams/app.py
+DrainingBuffer).
 """
 from __future__ import annotations
 
