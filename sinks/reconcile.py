@@ -57,8 +57,8 @@ def top_up(wh, table: str, uncommitted: str) -> dict[str, int]:
             return re.sub(rf"\bFROM\s+(?:`?\w+`?\.)?`?{table}`?(?=\s|$)",
                           f"FROM (SELECT * FROM {table} WHERE {cond}) AS {table}", v.select, count=1)
 
-        cols = ", ".join([*v.keys, *v.values])
         if v.replacing:
+            cols = ", ".join([*v.keys, *v.values])
             wh.command(f"INSERT INTO {v.target} ({cols}) SELECT {cols} FROM ({over(uncommitted)})")
             continue
         keys = ", ".join(v.keys)
@@ -75,7 +75,8 @@ def top_up(wh, table: str, uncommitted: str) -> dict[str, int]:
         missing = (f"SELECT {keys}, {diff} FROM (SELECT * FROM ({over(days)}) WHERE {touched}) AS e "
                    f"LEFT JOIN (SELECT {keys}, {have} FROM {v.target} WHERE {touched} GROUP BY {keys}) AS a "
                    f"USING ({keys}) WHERE {short}")
-        if n := wh.query(f"SELECT count() FROM ({missing})").result_rows[0][0]:
-            wh.command(f"INSERT INTO {v.target} ({cols}) {missing}")
-            added[v.target] = added.get(v.target, 0) + n
+        rows = wh.query(missing).result_rows    # a batch's worth of keys at most: read once, insert those
+        if rows:
+            wh.insert(v.target, rows, column_names=[*v.keys, *v.values])
+            added[v.target] = added.get(v.target, 0) + len(rows)
     return added
