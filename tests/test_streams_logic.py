@@ -83,22 +83,54 @@ def case(cid, lat, lon, minute, grid="370303001001001"):
 
 
 def test_reports_within_50m_and_30min_merge_and_replays_decide_the_same():
-    s, a, p = dedup.decide(None, case("A", 36.8, 118.05, 0))
+    kv, decide = DictKV(), lambda c: dedup.decide(kv, 0, "370303|暴露垃圾", c)
+    a, p = decide(case("A", 36.8, 118.05, 0))
     assert p is None and a["duplicate_of"] is None
-    s, b, p = dedup.decide(s, case("B", 36.8003, 118.05, 10))     # ~33 m, 10 min later
+    b, p = decide(case("B", 36.8003, 118.05, 10))     # ~33 m, 10 min later
     assert p == "A" and b["duplicate_of"] == "A"
-    s, c, p = dedup.decide(s, case("C", 36.8010, 118.05, 20))     # ~110 m: its own case
+    c, p = decide(case("C", 36.8010, 118.05, 20))     # ~110 m: its own case
     assert p is None
-    s, d, p = dedup.decide(s, case("D", 36.8, 118.05, 45))        # 45 min after A: its own case
+    d, p = decide(case("D", 36.8, 118.05, 45))        # 45 min after A: its own case
     assert p is None
-    assert dedup.decide(s, case("B", 36.8003, 118.05, 10))[1:] == (b, "A")
+    assert decide(case("B", 36.8003, 118.05, 10)) == (b, "A")
+    assert decide(case("A", 36.8, 118.05, 0)) == (a, None)
+
+
+@pytest.mark.parametrize("dlat,dlon", [(-0.0003, 0), (0, -0.0004), (-0.0002, -0.0003)])
+def test_a_duplicate_across_a_cell_boundary_merges(dlat, dlon):
+    kv = DictKV()
+    lat, lon = 7361 * dedup.CELL_DEG + 1e-5, 23610 * dedup.CELL_DEG + 1e-5   # ~1 m inside a cell's corner
+    dedup.decide(kv, 0, "k", case("A", lat, lon, 0))
+    b, p = dedup.decide(kv, 0, "k", case("B", lat + dlat, lon + dlon, 5))
+    assert dedup.cell(lat, lon) != dedup.cell(lat + dlat, lon + dlon)
+    assert dedup.metres(lat, lon, lat + dlat, lon + dlon) <= dedup.DUP_METRES
+    assert p == "A" and b["duplicate_of"] == "A"
+
+
+def test_the_state_written_per_case_stays_small_however_busy_the_district():
+    kv = SizedKV()
+    for i in range(2000):   # 2,000 reports of one label across a district within the hour, one spot per grid
+        at = (36.70 + (i % 40) * 0.004, 118.0 + (i // 40 % 40) * 0.004)
+        dedup.decide(kv, 0, "370303|暴露垃圾", case(f"Z{i}", *at, i * 0.01, grid=f"G{i % 40}-{i // 40 % 40}"))
+    assert max(kv.written) < 2_000, f"a decision wrote {max(kv.written)} bytes: the state is not split"
+
+
+class SizedKV(DictKV):
+    """Records the size of every value written."""
+
+    def __init__(self):
+        super().__init__()
+        self.written: list[int] = []
+
+    def put(self, partition, key, value):
+        super().put(partition, key, value)
+        self.written.append(len(orjson.dumps(value)))
 
 
 def test_third_case_in_a_grid_within_7_days_is_a_hot_spot():
-    s = None
-    flags = []
+    kv, flags = DictKV(), []
     for i, day in enumerate((0, 2, 5, 20)):
-        s, c, _ = dedup.decide(s, case(f"X{i}", 36.8 + i * 0.01, 118.05, day * 1440))
+        c, _ = dedup.decide(kv, 0, "370303|暴露垃圾", case(f"X{i}", 36.8 + i * 0.01, 118.05, day * 1440))
         flags.append(c["hot_spot"])
     assert flags == [False, False, True, False]
 

@@ -29,8 +29,7 @@ def case_out(case: dict):
 
 def decide(kv, value: bytes, partition: int) -> list:
     cand = orjson.loads(value)
-    state, case, primary = dedup_logic.decide(kv.get(cand["dedup_key"]), cand["case"])
-    kv.put(partition, cand["dedup_key"], state)
+    case, primary = dedup_logic.decide(kv, partition, cand["dedup_key"], cand["case"])
     outs = [(CASE_COMMANDS.name, case["case_id"].encode(),
              orjson.dumps({"op": "open", "case_id": case["case_id"], "case": case}))]
     if primary:
