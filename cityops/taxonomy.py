@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import time
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import yaml
@@ -70,17 +70,19 @@ class Taxonomy(BaseModel):
         return cats
 
     def by_label(self, label: str) -> Category:
-        return self._index("label")[label]
+        return self.index["label"][label]
 
     def by_code(self, code: str) -> Category:
-        return self._index("code")[code]
+        return self.index["code"][code]
 
     @property
     def other(self) -> Category:
         return self.by_label(OTHER_LABEL)
 
-    def _index(self, attr: str) -> dict[str, Category]:
-        return {getattr(c, attr): c for c in self.categories}
+    @cached_property
+    def index(self) -> dict[str, dict[str, Category]]:
+        """Categories by label and by code (looked up per case: built once)."""
+        return {attr: {getattr(c, attr): c for c in self.categories} for attr in ("label", "code")}
 
 
 @lru_cache(maxsize=8)

@@ -91,15 +91,20 @@ NOW = datetime.now(timezone.utc) - timedelta(minutes=5)
 
 @pytest.fixture
 def sent(monkeypatch):
-    """Every `topic.send` of the worker recorded instead of going to a broker; table changelog writes
+    """Every message the worker sends recorded instead of going to a broker; table changelog writes
     dropped. Tables start empty."""
     from streams import runtime
 
     out: list[tuple[str, bytes | None, dict]] = []
-    for name, topic in runtime.topics.items():
-        async def send(*, key=None, value=None, _name=name, **_):
-            out.append((_name, key, orjson.loads(value)))
-        monkeypatch.setattr(topic, "send", send)
+
+    class Producer:
+        async def send(self, topic, key, value, partition, timestamp, headers):
+            out.append((topic, key, orjson.loads(value)))
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+
+    monkeypatch.setattr(runtime.app, "_producer", Producer())
     for table in (runtime.devices_table, runtime.counts_table, runtime.case_table, runtime.dedup_table,
                   runtime.combined_table):
         table.data.clear()

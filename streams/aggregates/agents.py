@@ -11,7 +11,7 @@ from cityops.topics import AGGREGATES, MINUTE_PARTIALS
 from streams.aggregates import combine as combine_logic
 from streams.app import app
 from streams.intake import alert_out
-from streams.runtime import combined_table, consume, counts, owned, owns, send_all, topics
+from streams.runtime import combined_table, consume, counts, owned, owns, send_all
 from streams.state import TableKV
 from streams.timers import guarded
 
@@ -24,8 +24,8 @@ combined_kv = TableKV(combined_table)
 async def emit_partials():
     """Send changed and closed windows; a closed one is forgotten only after its final count is sent."""
     partials = counts.partials(owned())
-    for partial, _ in partials:
-        await topics[MINUTE_PARTIALS.name].send(key=partial["district_code"].encode(), value=orjson.dumps(partial))
+    await send_all([(MINUTE_PARTIALS.name, partial["district_code"].encode(), orjson.dumps(partial))
+                    for partial, _ in partials])
     for _, closed in partials:
         if closed:
             counts.kv.delete(*closed)
