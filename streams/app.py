@@ -5,6 +5,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from contextlib import suppress
+from functools import partial
 from typing import Awaitable, Callable
 
 import faust
@@ -91,22 +92,32 @@ class BatchConsumer(kafka_driver.Consumer):
 
 
 class DrainingBuffer(ProducerBuffer):
-    """Faust's buffer of `send_soon` messages (every table's changelog writes), with a flush that returns
-    only once each of them is in the Kafka producer.
+    """Faust's buffer of messages sent from synchronous code (every table's changelog writes), with a flush
+    that returns only once each of them is in the Kafka producer.
 
     Faust flushes the producer before it commits offsets, but its buffer flush gives up after 0.1 s without
     a send and does not count the message being handed over (a full partition batch makes that wait). A
     worker killed right after such a commit had offsets past a state write the changelog never got.
+    Our tables' writes come as plain (topic, partition, key, value) through `put_changelog`: Faust's
+    `send_soon` builds two message objects and a callback per write that an in-memory store has no use for.
     """
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.handing_over = 0
 
+    def put_changelog(self, topic: str, partition: int, key: bytes, value: bytes | None) -> None:
+        self.pending.put_nowait((topic, partition, key, value))
+
     async def _send_pending(self, fut) -> None:
         self.handing_over += 1
         try:
-            await super()._send_pending(fut)
+            if type(fut) is tuple:
+                topic, partition, key, value = fut
+                sent = await self.app.producer.send(topic, key, value, partition, None, None)
+                sent.add_done_callback(partial(_changelog_sent, topic))
+            else:
+                await super()._send_pending(fut)
         finally:
             self.handing_over -= 1
 
@@ -117,6 +128,11 @@ class DrainingBuffer(ProducerBuffer):
             self.message_sent.clear()
             with suppress(asyncio.TimeoutError):  # wake now and then to see whether the service stopped
                 await asyncio.wait_for(self.message_sent.wait(), timeout=1.0)
+
+
+def _changelog_sent(topic: str, fut) -> None:
+    if not fut.cancelled() and fut.exception() is not None:   # as Faust does for a changelog write
+        logging.getLogger("cityops.streams").warning("could not write to %s: %r", topic, fut.exception())
 
 
 class Producer(kafka_driver.Producer):

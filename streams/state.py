@@ -56,6 +56,10 @@ class TableKV:
         self.table = table
         self._decoded: dict[bytes, tuple[bytes, dict]] = {}
 
+    def _changelog(self, partition: int, k: bytes, v: bytes | None) -> None:
+        """Through the producer's buffer (streams/app.py DrainingBuffer), which a commit drains first."""
+        self.table.app.producer.buffer.put_changelog(self.table.changelog_topic.get_topic_name(), partition, k, v)
+
     def _load(self, k: bytes, raw: bytes) -> dict:
         hit = self._decoded.get(k)
         if hit is not None and hit[0] is raw:
@@ -73,14 +77,14 @@ class TableKV:
         k, v = key.encode(), orjson.dumps(value)
         self.table.data[k] = v
         self._decoded[k] = (v, value)
-        self.table.send_changelog(partition, k, v)
+        self._changelog(partition, k, v)
 
     def delete(self, partition: int, key: str) -> None:
         k = key.encode()
         if k in self.table.data:
             del self.table.data[k]
         self._decoded.pop(k, None)
-        self.table.send_changelog(partition, k, None, value_serializer="raw")
+        self._changelog(partition, k, None)
 
     def items(self) -> Iterator[tuple[str, dict]]:
         for k, v in list(self.table.data.items()):

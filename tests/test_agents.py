@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from types import SimpleNamespace
 
 import pytest
 
@@ -98,6 +99,8 @@ def sent(monkeypatch):
     out: list[tuple[str, bytes | None, dict]] = []
 
     class Producer:
+        buffer = SimpleNamespace(put_changelog=lambda *_: None)
+
         async def send(self, topic, key, value, partition, timestamp, headers):
             out.append((topic, key, orjson.loads(value)))
             done = asyncio.get_running_loop().create_future()
@@ -108,7 +111,6 @@ def sent(monkeypatch):
     for table in (runtime.devices_table, runtime.counts_table, runtime.case_table, runtime.dedup_table,
                   runtime.combined_table):
         table.data.clear()
-        monkeypatch.setattr(table, "send_changelog", lambda *a, **k: None)
     return out
 
 

@@ -336,6 +336,7 @@ def test_the_producer_buffer_flush_waits_for_the_write_being_handed_over():
     """An offset commit flushes the producer first: the flush must not return while a table write is still
     in the buffer or being handed to the Kafka producer (Faust's own gives up after 0.1 s)."""
     import asyncio
+    from types import SimpleNamespace
 
     from streams.app import app
 
@@ -344,25 +345,27 @@ def test_the_producer_buffer_flush_waits_for_the_write_being_handed_over():
         handed: list = []
         release = asyncio.Event()
 
-        class Channel:
-            async def publish_message(self, fut, wait=False):
+        class Producer:
+            async def send(self, topic, key, value, partition, timestamp, headers):
                 await release.wait()                 # a full partition batch: the hand-over waits
-                handed.append(fut)
+                handed.append((topic, partition, key, value))
+                done = asyncio.get_running_loop().create_future()
+                done.set_result(None)
+                return done
 
-        class Pending:
-            message = type("M", (), {"channel": Channel()})()
-
+        buffer.app = SimpleNamespace(producer=Producer(), conf=app.conf)
         await buffer.start()
         try:
-            buffer.put(Pending())
-            buffer.put(Pending())
+            buffer.put_changelog("t-changelog", 1, b"k", b"v1")
+            buffer.put_changelog("t-changelog", 1, b"k", None)
             flushing = asyncio.ensure_future(buffer.flush())
             await asyncio.sleep(0.3)
             assert not flushing.done() and buffer.size == 1 and buffer.handing_over == 1
             release.set()
             await asyncio.wait_for(flushing, 2)
-            assert len(handed) == 2 and buffer.size == 0
+            assert handed == [("t-changelog", 1, b"k", b"v1"), ("t-changelog", 1, b"k", None)] and buffer.size == 0
         finally:
             await buffer.stop()
+            buffer.app = app
 
     asyncio.run(scenario())
