@@ -80,6 +80,20 @@ class Dedup:
                                f"ORDER BY {table.newest} DESC LIMIT {self.capacity}").result_columns
                 self.recent[name].reset(list(reversed(ids[0])) if ids else [])
 
+    def admit(self, inserts: list) -> bool:
+        """Remember the identities of `inserts` (each with `.table` and `.identities`) and say True when none
+        was stored before or appears twice among them; otherwise change nothing and say False (the caller then
+        filters the rows themselves)."""
+        ids: dict[str, list[str]] = {}
+        for ins in inserts:
+            if ins.table.name in self.recent:
+                ids.setdefault(ins.table.name, []).extend(ins.identities)
+        if any(not self.recent[name].seen.isdisjoint(xs) or len(set(xs)) != len(xs) for name, xs in ids.items()):
+            return False
+        for name, xs in ids.items():
+            self.recent[name].fresh(xs)
+        return True
+
     def filter(self, inserts: list[Insert]) -> list[Insert]:
         """The inserts without rows whose identity is already stored (or earlier in these inserts)."""
         out = []
@@ -88,7 +102,7 @@ class Dedup:
             if recent is None:
                 out.append(ins)
                 continue
-            keep = recent.fresh(_identities(ins))
+            keep = recent.fresh(identities(ins))
             if keep is None:
                 out.append(ins)
                 continue
@@ -98,14 +112,14 @@ class Dedup:
         return out
 
 
-def _identities(ins: Insert) -> list[str]:
+def identities(ins: Insert) -> list[str]:
     names = list(ins.table.columns())
     cols = [ins.columns[names.index(c)] for c in ins.table.identity]
     return cols[0] if len(cols) == 1 else ["#".join(map(str, parts)) for parts in zip(*cols)]
 
 
 def _sql_identity(identity: tuple[str, ...]) -> str:
-    """The same text as `_identities`, computed by ClickHouse."""
+    """The same text as `identities`, computed by ClickHouse."""
     if len(identity) == 1:
         return identity[0]
     return "concat(" + ", '#', ".join(f"toString({c})" for c in identity) + ")"

@@ -10,9 +10,10 @@ of its topics itself, see `cityops.topics.wait_for_partitions`.
 While ClickHouse is unreachable the sink pauses the partitions, retries with backoff and keeps the batch:
 nothing is lost and nothing is committed early.
 
-One writer thread inserts a batch while the loop polls and decodes the next one (the insert runs in
-ClickHouse's C++, which releases the GIL). Inserts stay one at a time and in order, and a batch's offsets
-are committed by the loop only after its insert finished.
+One writer thread inserts a batch while the loop polls and decodes the next one; a large batch is decoded in
+a second process (sinks/decoding.py), since in one process the decoding and ClickHouse's insert do not
+overlap. Inserts stay one at a time and in order, and a batch's offsets are committed by the loop only after
+its insert finished.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from functools import cache
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError
@@ -35,6 +37,7 @@ from cityops.warehouse import connect, migrate
 from cityops.warehouse.schema import DEAD_LETTERS, tables_of
 from sinks.batch import Batch, Insert
 from sinks.decode import Decoder
+from sinks.decoding import DecodingProcess, Encoded
 from sinks.dedup import Dedup
 from sinks.reconcile import top_up
 from sinks.store import Store
@@ -52,6 +55,7 @@ class SinkConfig:
     topics: tuple[Topic, ...] = TOPICS
     max_backoff_s: float = 30.0
     recent_ids: int = 200_000     # event ids remembered per source topic to drop resent events (sinks/dedup.py)
+    process_from_rows: int = 5_000  # batches this large are decoded in a second process (sinks/decoding.py)
 
 
 @dataclass
@@ -85,6 +89,8 @@ class Sink:
         self.wh = client or connect(settings)
         self.store = Store(self.wh, stop, self.config.max_backoff_s)
         self.decoder = Decoder(self.config.topics, settings.pii_key)
+        self.decoding = DecodingProcess(tuple(t.name for t in self.config.topics), settings.pii_key,
+                                        self.config.process_from_rows)
         self.dedup = Dedup(self.config.recent_ids)
         self.stats = Stats()
         self.batch = Batch()
@@ -180,6 +186,7 @@ class Sink:
             self.settle()
         finally:
             self.writer.shutdown(wait=True)
+            self.decoding.close()
             self.consumer.close(autocommit=False)
         return self.stats
 
@@ -190,7 +197,13 @@ class Sink:
         self.settle()
         self.in_flight = (batch, len(inserts), self.writer.submit(self._store, batch, inserts))
 
-    def _inserts(self, batch: Batch) -> list[Insert]:
+    def _inserts(self, batch: Batch) -> list[Insert | Encoded]:
+        encoded = self.decoding.encode(batch)
+        if encoded is not None and self.dedup.admit(encoded):
+            again = cache(lambda: self.decoder.inserts(batch))   # in-process, only if rows are asked for
+            for i, enc in enumerate(encoded):
+                enc.rows_of = lambda i=i: again()[i].rows
+            return encoded
         inserts = self.dedup.filter(self.decoder.inserts(batch))
         self.stats.duplicates = self.dedup.dropped
         return inserts

@@ -7,7 +7,6 @@ import re
 import threading
 from collections.abc import Callable
 
-import orjson
 from clickhouse_connect.driver.exceptions import DatabaseError, DataError, ProgrammingError
 
 from cityops.models.deadletters import DeadLetter
@@ -47,8 +46,7 @@ class Store:
         self._dead_builder = None
 
     def write(self, ins: Insert) -> None:
-        names = list(ins.table.columns())
-        self.wh.raw_insert(ins.table.name, names, orjson.dumps(dict(zip(names, ins.columns))), fmt="JSONColumns",
+        self.wh.raw_insert(ins.table.name, list(ins.table.columns()), ins.body(), fmt="JSONColumns",
                            settings={"insert_deduplication_token": ins.token, **_INSERT_SETTINGS})
 
     def retrying(self, fn: Callable, *args, on_wait: Callable[[bool], None] | None = None):

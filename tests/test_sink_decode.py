@@ -195,3 +195,41 @@ def test_source_events_placed_outside_the_city_are_not_stored(decoder):
     [ins] = decoder.inserts(batch_of([("sensor.events", v) for v in values]))
     ids = ins.columns[list(ins.table.columns()).index("event_id")]
     assert (ins.table.name, ids) == ("sensor_events", [inside["event_id"]])
+
+
+def test_the_decoding_process_sends_what_the_sink_would_insert_itself():
+    """Every topic, the bad-input corpus and a resent event: the same tables, rows, tokens and identities as the
+    in-process decoder (up to what a default factory fills in while decoding: failure times, absent ids)."""
+    from sinks.decoding import DecodingProcess
+    from sinks.dedup import identities
+
+    cases = [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
+    messages = [(t, orjson.dumps(o)) for t, objs in SAMPLES.items() for o in objs]
+    messages += [(c["topic"], None if c["payload_b64"] is None else base64.b64decode(c["payload_b64"])) for c in cases]
+    batch = batch_of(messages + messages[:1])
+    decoding = DecodingProcess(tuple(t.name for t in TOPICS), "test-key", min_rows=1)
+    decoded_at = datetime.now(timezone.utc)
+    try:
+        encoded = decoding.encode(batch)
+    finally:
+        decoding.close()
+    local = FAST.inserts(batch)
+    sent = [Insert(e.table, list(orjson.loads(e.body()).values())) for e in encoded]
+    assert normal(sent, decoded_at) == normal(local, decoded_at)
+    assert [len(e) for e in encoded] == [len(i) for i in local]
+    assert [e.identities for e in encoded] == [identities(i) if i.table.identity else None for i in local]
+    assert DecodingProcess((), "k", min_rows=10).encode(batch_of(messages[:9])) is None   # small: in-process
+
+
+def test_dedup_admits_a_batch_only_when_nothing_in_it_was_stored():
+    from types import SimpleNamespace
+
+    from cityops.warehouse.schema import RAW_SENSOR_EVENTS
+    from sinks.dedup import Dedup
+
+    dedup = Dedup(capacity=100)
+    enc = lambda *ids: SimpleNamespace(table=RAW_SENSOR_EVENTS, identities=list(ids))  # noqa: E731
+    assert dedup.admit([enc("a", "b")])
+    assert not dedup.admit([enc("c"), enc("a")])        # "a" was stored: nothing of this batch is remembered
+    assert not dedup.admit([enc("d", "d")])             # twice within the batch
+    assert dedup.admit([enc("c", "d")])

@@ -1,0 +1,91 @@
+"""Decoding in a second process, so that it runs while ClickHouse inserts the previous batch.
+
+In one process the two do not overlap: a decoding thread ran ~60 % slower while a chdb insert ran beside it,
+and the whole path took about decode + insert (docs/benchmarks-sink.md). Here a child process decodes a
+large batch with the same `Decoder` and sends back each insert ready to send (its JSONColumns body, token
+and row identities); the sink keeps Kafka, the dedup memory, the inserts and the commits. Whenever the sink
+needs the rows themselves (a batch holding a duplicate, rows the warehouse refuses) it decodes that batch
+again in-process, so every decision stays with the one in-process path. Small batches (a quiet stream)
+are decoded in-process too: the round trip would only add latency.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+from cityops.topics import CATALOGUE
+from cityops.warehouse.schema import TABLES, Table
+from sinks.batch import Batch
+from sinks.decode import Decoder
+from sinks.dedup import identities
+
+log = logging.getLogger("cityops.sink")
+_TABLES = {t.name: t for t in TABLES}
+
+
+@dataclass
+class Encoded:
+    """One insert as the child built it; `rows` decodes the batch again in-process (rare, see above)."""
+
+    table: Table
+    encoded: bytes
+    token: str
+    identities: list[str] | None
+    size: int
+    rows_of: Callable[[], list[list]] | None = None
+
+    def __len__(self) -> int:
+        return self.size
+
+    def body(self) -> bytes:
+        return self.encoded
+
+    @property
+    def rows(self) -> list[list]:
+        return self.rows_of()
+
+
+_decoder: Decoder | None = None
+
+
+def _start(topic_names: tuple[str, ...], pii_key: str) -> None:
+    global _decoder
+    _decoder = Decoder(tuple(t for t in CATALOGUE if t.name in topic_names), pii_key)
+
+
+def _encode(batch: Batch) -> list[tuple[str, bytes, str, list[str] | None, int]]:
+    return [(ins.table.name, ins.body(), ins.token, identities(ins) if ins.table.identity else None, len(ins))
+            for ins in _decoder.inserts(batch)]
+
+
+class DecodingProcess:
+    def __init__(self, topic_names: tuple[str, ...], pii_key: str, min_rows: int):
+        self.args = (topic_names, pii_key)
+        self.min_rows = min_rows
+        self.pool: ProcessPoolExecutor | None = None
+
+    def encode(self, batch: Batch) -> list[Encoded] | None:
+        """The batch's inserts from the child, or None: a small batch, or the child failed (then the next
+        large batch starts a new one)."""
+        if len(batch) < self.min_rows:
+            return None
+        if self.pool is None:
+            # spawn, not fork: the sink process runs threads (Kafka client, ClickHouse) a fork would copy mid-work.
+            self.pool = ProcessPoolExecutor(1, multiprocessing.get_context("spawn"), initializer=_start,
+                                            initargs=self.args)
+        try:
+            return [Encoded(_TABLES[name], body, token, ids, size)
+                    for name, body, token, ids, size in self.pool.submit(_encode, batch).result()]
+        except BrokenProcessPool as e:
+            log.warning("the decoding process died (%s): decoding in-process, a new one for the next batch", e)
+            self.close()
+            return None
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
