@@ -46,7 +46,7 @@ class Decoder:
 
     def inserts(self, batch: Batch) -> list[Insert]:
         stored: dict[str, Stored] = {}
-        with _no_cycle_collection():
+        with no_cycle_collection():
             for topic, messages in batch.topics.items():
                 for s in self.decode_topic(topic, messages):
                     if s.table.name in stored:
@@ -137,7 +137,7 @@ def _within_limit(m: Messages) -> Messages:
 
 
 @contextmanager
-def _no_cycle_collection() -> Iterator[None]:
+def no_cycle_collection() -> Iterator[None]:
     """Parsing a batch allocates a dict per message and no cycle: left on, the cyclic collector rescans the
     whole heap many times per batch for nothing (measured: it halves the decoding rate)."""
     enabled = gc.isenabled()

@@ -22,6 +22,7 @@ import os
 import signal
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from cityops.warehouse import connect, migrate
 from cityops.warehouse.schema import DEAD_LETTERS, tables_of
 from sinks.batch import Batch, Insert
 from sinks.decode import Decoder
-from sinks.decoding import DecodingProcess, Encoded
+from sinks.decoding import DecodingProcesses, Encoded
 from sinks.dedup import Dedup
 from sinks.reconcile import top_up
 from sinks.store import Store
@@ -70,6 +71,7 @@ class Stats:
 
 
 NEW_PARTITIONS_EVERY_S = 60.0  # how often the sink looks for partitions added to its topics
+DECODE_AHEAD = 2               # batches decoded by the child processes at once (sinks/decoding.py)
 
 
 def resume_offsets(wh, topic: Topic) -> dict[int, int]:
@@ -89,8 +91,9 @@ class Sink:
         self.wh = client or connect(settings)
         self.store = Store(self.wh, stop, self.config.max_backoff_s)
         self.decoder = Decoder(self.config.topics, settings.pii_key)
-        self.decoding = DecodingProcess(tuple(t.name for t in self.config.topics), settings.pii_key,
-                                        self.config.process_from_rows)
+        self.decoding = DecodingProcesses(tuple(t.name for t in self.config.topics), settings.pii_key,
+                                          self.config.process_from_rows)
+        self.decoding_ahead: deque[tuple[Batch, Future | None]] = deque()   # polled, being decoded, in order
         self.dedup = Dedup(self.config.recent_ids)
         self.stats = Stats()
         self.batch = Batch()
@@ -114,7 +117,7 @@ class Sink:
     def resume(self) -> None:
         """Seek each new partition to max(committed, stored in the warehouse + 1), then fetch from it; reload
         the recent event ids of its topic from the warehouse (what was stored, whoever stored it)."""
-        self.settle()   # the warehouse offsets must include the batch being inserted
+        self.drain()   # the warehouse offsets must include the batches polled so far
         pending, self.pending = self.pending, set()
         self.store.retrying(self.dedup.prime, self.wh, {tp.topic for tp in pending})
         stored: dict[str, dict[int, int]] = {}
@@ -179,11 +182,13 @@ class Sink:
                         started is not None and time.monotonic() - started >= self.config.linger_s):
                     self.flush()
                     started = None
+                elif self.decoding_ahead and self._decoded(self.decoding_ahead[0][1]):
+                    self._insert_next()
                 elif self.in_flight is not None and self.in_flight[2].done():
                     self.settle()
             if len(self.batch):
                 self.flush()
-            self.settle()
+            self.drain()
         finally:
             self.writer.shutdown(wait=True)
             self.decoding.close()
@@ -191,14 +196,32 @@ class Sink:
         return self.stats
 
     def flush(self) -> None:
-        """Decode the batch (while the previous one is being inserted), then hand it to the writer."""
+        """Send the batch to be decoded; hand the decoded ones to the writer in order, up to DECODE_AHEAD
+        batches staying in decoding (while the one before is being inserted)."""
         batch, self.batch = self.batch, Batch()
-        inserts = self._inserts(batch)
+        self.decoding_ahead.append((batch, self.decoding.submit(batch)))
+        while self.decoding_ahead and (len(self.decoding_ahead) > DECODE_AHEAD
+                                       or self._decoded(self.decoding_ahead[0][1])):
+            self._insert_next()
+
+    def drain(self) -> None:
+        """Every batch polled so far stored and committed."""
+        while self.decoding_ahead:
+            self._insert_next()
+        self.settle()
+
+    @staticmethod
+    def _decoded(job: Future | None) -> bool:
+        return job is None or job.done()
+
+    def _insert_next(self) -> None:
+        batch, job = self.decoding_ahead.popleft()
+        inserts = self._inserts(batch, job)
         self.settle()
         self.in_flight = (batch, len(inserts), self.writer.submit(self._store, batch, inserts))
 
-    def _inserts(self, batch: Batch) -> list[Insert | Encoded]:
-        encoded = self.decoding.encode(batch)
+    def _inserts(self, batch: Batch, job: Future | None) -> list[Insert | Encoded]:
+        encoded = self.decoding.result(job)
         if encoded is not None and self.dedup.admit(encoded):
             again = cache(lambda: self.decoder.inserts(batch))   # in-process, only if rows are asked for
             for i, enc in enumerate(encoded):

@@ -200,17 +200,17 @@ def test_source_events_placed_outside_the_city_are_not_stored(decoder):
 def test_the_decoding_process_sends_what_the_sink_would_insert_itself():
     """Every topic, the bad-input corpus and a resent event: the same tables, rows, tokens and identities as the
     in-process decoder (up to what a default factory fills in while decoding: failure times, absent ids)."""
-    from sinks.decoding import DecodingProcess
+    from sinks.decoding import DecodingProcesses
     from sinks.dedup import identities
 
     cases = [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
     messages = [(t, orjson.dumps(o)) for t, objs in SAMPLES.items() for o in objs]
     messages += [(c["topic"], None if c["payload_b64"] is None else base64.b64decode(c["payload_b64"])) for c in cases]
     batch = batch_of(messages + messages[:1])
-    decoding = DecodingProcess(tuple(t.name for t in TOPICS), "test-key", min_rows=1)
+    decoding = DecodingProcesses(tuple(t.name for t in TOPICS), "test-key", min_rows=1)
     decoded_at = datetime.now(timezone.utc)
     try:
-        encoded = decoding.encode(batch)
+        encoded = decoding.result(decoding.submit(batch))
     finally:
         decoding.close()
     local = FAST.inserts(batch)
@@ -218,7 +218,7 @@ def test_the_decoding_process_sends_what_the_sink_would_insert_itself():
     assert normal(sent, decoded_at) == normal(local, decoded_at)
     assert [len(e) for e in encoded] == [len(i) for i in local]
     assert [e.identities for e in encoded] == [identities(i) if i.table.identity else None for i in local]
-    assert DecodingProcess((), "k", min_rows=10).encode(batch_of(messages[:9])) is None   # small: in-process
+    assert DecodingProcesses((), "k", min_rows=10).submit(batch_of(messages[:9])) is None   # small: in-process
 
 
 def test_dedup_admits_a_batch_only_when_nothing_in_it_was_stored():
