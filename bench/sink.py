@@ -161,8 +161,9 @@ def _generate(wh, events: int) -> dict[str, int]:
     reports = events - tickets - sensors
     # One event per ~0.5 s of the last 60 days, newest now.
     when = "now64(3) - toIntervalMillisecond(intHash32(number) % 5184000000)"
-    geo = (f"{DISTRICTS}[number % 8 + 1] AS district_code, concat(district_code, leftPad(toString(number % 9 + 1), 3, '0'),"
-           " leftPad(toString(intHash32(number) % 12 + 1), 3, '0'), leftPad(toString(number % 17 + 1), 3, '0')) AS grid_code")
+    # INSERT … SELECT maps columns by position: grid_code first, as in the column lists below.
+    geo = ("concat(district_code, leftPad(toString(number % 9 + 1), 3, '0'), leftPad(toString(intHash32(number) % 12 + 1), 3, '0'), "
+           f"leftPad(toString(number % 17 + 1), 3, '0')) AS grid_code, {DISTRICTS}[number % 8 + 1] AS district_code")
     wh.command(f"""INSERT INTO raw_tickets (event_id, source, schema_version, occurred_at, received_at, grid_code,
         district_code, ticket_id, status, caller_hash, text, channel, kafka_partition, kafka_offset)
         SELECT toString(number), 'hotline', 1, {when} AS t, t, {geo}, concat('T', toString(number)), 'created',
