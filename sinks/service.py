@@ -51,7 +51,7 @@ TOPICS: tuple[Topic, ...] = SOURCE_TOPICS + OUTPUT_TOPICS
 @dataclass
 class SinkConfig:
     batch_rows: int = 50_000      # flush when this many messages are buffered…
-    linger_s: float = 1.0         # …or when the oldest has waited this long
+    linger_s: float = 0.5         # …or when the oldest has waited this long (the cockpit is this much behind)
     group_id: str = "cityops-sink"
     topics: tuple[Topic, ...] = TOPICS
     max_backoff_s: float = 30.0

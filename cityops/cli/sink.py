@@ -17,7 +17,7 @@ out = Console(stderr=True)
 def register(root: typer.Typer) -> None:
     @root.command()
     def sink(batch_rows: int = typer.Option(50_000, min=1, help="flush after this many messages"),
-             linger: float = typer.Option(1.0, min=0.01, help="…or after the oldest waited this many seconds"),
+             linger: float = typer.Option(0.5, min=0.01, help="…or after the oldest waited this many seconds"),
              group: str = typer.Option("cityops-sink", help="Kafka group id its committed offsets (the lag) are kept under"),
              verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
         """Store every source and output topic in the warehouse: batched, idempotent, offsets committed after insert."""
