@@ -145,8 +145,9 @@ QUERIES = {
         "SELECT department, tier, count() FROM case_open FINAL "
         "GROUP BY department, tier ORDER BY department, tier",
     "recurring hot spots (30 days)":
-        "SELECT grid_code, label, sum(cases) AS n, uniqExact(day) AS days FROM hotspot_daily "
-        "WHERE day >= today() - 30 GROUP BY grid_code, label HAVING days >= 3 ORDER BY n DESC LIMIT 20",
+        "SELECT grid_code, any(street_code), label, uniqExact(day) AS days, sum(cases) AS cases FROM hotspot_daily "
+        "WHERE day >= today() - 29 GROUP BY grid_code, label HAVING days >= 3 ORDER BY days DESC, cases DESC LIMIT 20 "
+        "SETTINGS optimize_aggregation_in_order = 1",
 }
 
 LABELS = "['油烟污染','占道经营','非法小广告','暴露垃圾','井盖缺损','噪声扰民','露天烧烤','道路积水','物业服务','其他']"

@@ -184,14 +184,18 @@ WHERE $__timeFilter(raised_at) AND {DISTRICT}
 ORDER BY raised_at DESC
 LIMIT 50""", size=(12, 10), description="推送给各部门的最新告警（已去重）"),
     PanelDef("hotspots", "问题多发点位（近30日）", Kind.table, f"""
-SELECT grid_code, {{{{street_name(street_code)}}}} AS street, label,
-       uniqExact(day) AS days, sum(cases) AS cases
-FROM hotspot_daily
-WHERE day >= toDate(now(), 'Asia/Shanghai') - 29 AND {PLACE}
-GROUP BY grid_code, street_code, label
-HAVING days >= 3
+SELECT grid_code, {{{{street_name(grid_street)}}}} AS street, label, days, cases
+FROM (
+    SELECT grid_code, any(street_code) AS grid_street, label, uniqExact(day) AS days, sum(cases) AS cases
+    FROM hotspot_daily
+    WHERE day >= toDate(now(), 'Asia/Shanghai') - 29 AND {PLACE}
+    GROUP BY grid_code, label
+    HAVING days >= 3
+    ORDER BY days DESC, cases DESC
+    LIMIT 20
+)
 ORDER BY days DESC, cases DESC
-LIMIT 20""", size=(24, 10),
+SETTINGS optimize_aggregation_in_order = 1""", size=(24, 10),
              description="同一网格同一类问题近 30 日内在 3 天以上反复出现（如小广告“回潮”），锁定多发点位"),
 )
 
