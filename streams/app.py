@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections import defaultdict
 from contextlib import suppress
@@ -16,6 +17,10 @@ from faust.types import TP, Message
 from cityops.settings import get_settings
 
 settings = get_settings()
+# The worker allocates a few objects per message and keeps its tables' state as many small dicts: with Python's
+# default thresholds (a young collection every 700 allocations) the cyclic collector took ~30 % of its CPU
+# (`cityops bench streams`: 80 → 56 µs per event). Nothing here depends on collecting cycles promptly.
+gc.set_threshold(100_000, 50, 100)
 BatchHandler = Callable[[list[Message]], Awaitable[None]]
 
 
