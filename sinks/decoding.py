@@ -1,7 +1,7 @@
 """Decoding in child processes, so that it runs while ClickHouse inserts the previous batch.
 
 In one process the two do not overlap: a decoding thread ran ~60 % slower while a chdb insert ran beside it,
-and the whole path took about decode + insert (docs/benchmarks-sink.md). Here a child process decodes a
+and the whole path took about decode + insert (docs/benchmarks-sink.md). Here child processes decode each
 large batch with the same `Decoder` and sends back each insert ready to send (its JSONColumns body, token
 and row identities); the sink keeps Kafka, the dedup memory, the inserts and the commits. Whenever the sink
 needs the rows themselves (a batch holding a duplicate, rows the warehouse refuses) it decodes that batch
@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -55,6 +58,14 @@ _decoder: Decoder | None = None
 def _start(topic_names: tuple[str, ...], pii_key: str) -> None:
     global _decoder
     _decoder = Decoder(tuple(t for t in CATALOGUE if t.name in topic_names), pii_key)
+    threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True, name="parent-watch").start()
+
+
+def _exit_with(parent: int) -> None:
+    """A SIGKILLed sink leaves its children waiting for work forever: leave when the parent is gone."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _encode(batch: Batch) -> list[tuple[str, bytes, str, list[str] | None, int]]:

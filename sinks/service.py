@@ -11,7 +11,7 @@ While ClickHouse is unreachable the sink pauses the partitions, retries with bac
 nothing is lost and nothing is committed early.
 
 One writer thread inserts a batch while the loop polls and decodes the next one; a large batch is decoded in
-a second process (sinks/decoding.py), since in one process the decoding and ClickHouse's insert do not
+a child process (sinks/decoding.py), since in one process the decoding and ClickHouse's insert do not
 overlap. Inserts stay one at a time and in order, and a batch's offsets are committed by the loop only after
 its insert finished.
 """
@@ -56,7 +56,7 @@ class SinkConfig:
     topics: tuple[Topic, ...] = TOPICS
     max_backoff_s: float = 30.0
     recent_ids: int = 200_000     # event ids remembered per source topic to drop resent events (sinks/dedup.py)
-    process_from_rows: int = 5_000  # batches this large are decoded in a second process (sinks/decoding.py)
+    process_from_rows: int = 5_000  # batches this large are decoded in child processes (sinks/decoding.py)
 
 
 @dataclass

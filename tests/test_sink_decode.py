@@ -240,3 +240,44 @@ def test_kafka_python_checks_crcs_in_c():
     from kafka.record import util
 
     assert util.crc32c_c is not None
+
+
+def test_decoding_processes_leave_when_the_sink_is_killed(tmp_path):
+    """A SIGKILLed sink must not leave its decoding processes behind (they would wait for work forever)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import multiprocessing, time\n"
+        "from sinks.batch import Batch\n"
+        "from sinks.decoding import DecodingProcesses\n"
+        "if __name__ == '__main__':\n"
+        "    d = DecodingProcesses(('sensor.events',), 'k', min_rows=1)\n"
+        "    b = Batch(); b.add('sensor.events', 0, 0, None, b'{}')\n"
+        "    d.result(d.submit(b))\n"
+        "    print(*[c.pid for c in multiprocessing.active_children()], flush=True)\n"
+        "    time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                              cwd=Path(__file__).parent.parent)
+    children = [int(p) for p in parent.stdout.readline().split()]
+    assert children
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(map(_running, children)):
+        time.sleep(0.2)
+    alive = [c for c in children if _running(c)]
+    for c in alive:
+        os.kill(c, signal.SIGKILL)
+    assert not alive, f"decoding processes {alive} outlived the sink"
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
