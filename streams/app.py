@@ -24,18 +24,6 @@ gc.set_threshold(100_000, 50, 100)
 BatchHandler = Callable[[list[Message]], Awaitable[None]]
 
 
-class ConsumerThread(kafka_driver.AIOKafkaConsumerThread):
-    # Faust builds the consumer with fetch_max_wait_ms=1500. A fetch leaves out the partitions that still have
-    # records buffered, so while the source topics are busy the fetch for the internal topics alone can wait
-    # the whole 1.5 s at each hop (source → candidate → command): seconds from a report to its case.
-    FETCH_MAX_WAIT_MS = 100
-
-    def _create_worker_consumer(self, transport):
-        consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = self.FETCH_MAX_WAIT_MS   # read when the consumer starts its fetcher
-        return consumer
-
-
 class BatchConsumer(kafka_driver.Consumer):
     """Faust's consumer, except that the topics we consume skip its per-message path.
 
@@ -48,9 +36,6 @@ class BatchConsumer(kafka_driver.Consumer):
     recovery) keep Faust's path. A batch cut short by a rebalance is not acked: it is read again, and the
     handlers are idempotent on replay (see docs/streams.md).
     """
-
-    def _new_consumer_thread(self) -> ConsumerThread:
-        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _drain_messages(self, fetcher) -> None:  # pragma: no cover  (mirrors Consumer._drain_messages)
         handlers: dict[str, BatchHandler] = self.app.batch_handlers

@@ -96,6 +96,17 @@ def test_reports_within_50m_and_30min_merge_and_replays_decide_the_same():
     assert decide(case("A", 36.8, 118.05, 0)) == (a, None)
 
 
+def test_a_late_report_does_not_meet_a_case_its_key_dropped_long_ago():
+    """Every cell keeps and matches within the key's newest event time minus the kept hour: a report arriving
+    a month late must decide as it would have with the whole key in one list (and so must its replay)."""
+    kv, decide = DictKV(), lambda c: dedup.decide(kv, 0, "370303|暴露垃圾", c)
+    decide(case("A", 36.8, 118.05, 0))
+    decide(case("N", 36.9, 118.2, 60 * 24 * 30))            # a month later, elsewhere in the district
+    b, p = decide(case("B", 36.8003, 118.05, 10))           # ~33 m from A, 10 min after it, arriving late
+    assert p is None and b["duplicate_of"] is None
+    assert decide(case("B", 36.8003, 118.05, 10)) == (b, None)
+
+
 @pytest.mark.parametrize("dlat,dlon", [(-0.0003, 0), (0, -0.0004), (-0.0002, -0.0003)])
 def test_a_duplicate_across_a_cell_boundary_merges(dlat, dlon):
     kv = DictKV()

@@ -60,29 +60,30 @@ def decide(kv: KV, partition: int, key: str, case: dict) -> tuple[dict, str | No
             seen = (kv.get(grid_key) or []) if grid_key else []
             hot = primary is None and any(c == cid for c, _ in seen) and _hot(seen, t)
             return {**case, "duplicate_of": primary, "hot_spot": hot}, primary
+    # The newest event time of the whole key bounds what is kept and matched, in every cell alike (events of
+    # another day arriving late must not meet records other cells have long dropped).
+    newest_key = f"{key}|newest"
+    before = (kv.get(newest_key) or {}).get("t")
+    newest = max(t, before if before is not None else t)
+    if newest != before:
+        kv.put(partition, newest_key, {"t": newest})
+    horizon = newest - 2 * DUP_SECONDS   # kept twice the merge window, so a replay finds its first decision
     primary = None
     if located:
         near = [rec for c in near_cells(lat, lon) for rec in (recent if f"{key}|near|{c}" == own
                                                                else kv.get(f"{key}|near|{c}") or [])]
         # Merge into the earliest primary in reach (deterministic whatever the cells' order).
-        matches = [rec for rec in near if rec[4] == rec[0] and abs(rec[3] - t) <= DUP_SECONDS
+        matches = [rec for rec in near if rec[4] == rec[0] and rec[3] >= horizon and abs(rec[3] - t) <= DUP_SECONDS
                    and metres(rec[1], rec[2], lat, lon) <= DUP_METRES]
         if matches:
             primary = min(matches, key=lambda rec: (rec[3], rec[0]))[0]
-    # Kept twice the merge window so a replay after a restart still finds its first decision.
-    kv.put(partition, own, [*_since(recent, t, 3, 2 * DUP_SECONDS), [cid, lat, lon, t, primary or cid]])
+    kv.put(partition, own, [*(r for r in recent if r[3] >= horizon), [cid, lat, lon, t, primary or cid]])
     hot = False
     if primary is None and grid_key:
-        seen = [*_since(kv.get(grid_key) or [], t, 1, HOT_SECONDS), [cid, t]]
+        seen = [*(x for x in kv.get(grid_key) or [] if x[1] >= newest - HOT_SECONDS), [cid, t]]
         kv.put(partition, grid_key, seen)
         hot = _hot(seen, t)
     return {**case, "duplicate_of": primary, "hot_spot": hot}, primary
-
-
-def _since(records: list[list], t: float, at: int, seconds: float) -> list[list]:
-    """The records no older than `seconds` before the newest time among them and `t` (time at index `at`)."""
-    newest = max(t, max((r[at] for r in records), default=t))
-    return [r for r in records if r[at] >= newest - seconds]
 
 
 def _hot(seen: list[list], t: float) -> bool:
