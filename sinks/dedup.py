@@ -91,7 +91,7 @@ class Dedup:
         if any(not self.recent[name].seen.isdisjoint(xs) or len(set(xs)) != len(xs) for name, xs in ids.items()):
             return False
         for name, xs in ids.items():
-            self.recent[name].fresh(xs)
+            self.recent[name]._remember(list(xs))   # checked just above: `fresh` would check again
         return True
 
     def filter(self, inserts: list[Insert]) -> list[Insert]:

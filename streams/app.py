@@ -123,7 +123,7 @@ class DrainingBuffer(ProducerBuffer):
             if type(fut) is tuple:
                 topic, partition, key, value = fut
                 sent = await self.app.producer.send(topic, key, value, partition, None, None)
-                sent.add_done_callback(partial(_changelog_sent, topic))
+                sent.add_done_callback(partial(warn_if_unsent, topic))
             else:
                 await super()._send_pending(fut)
         finally:
@@ -138,9 +138,10 @@ class DrainingBuffer(ProducerBuffer):
                 await asyncio.wait_for(self.message_sent.wait(), timeout=1.0)
 
 
-def _changelog_sent(topic: str, fut) -> None:
-    if not fut.cancelled() and fut.exception() is not None:   # as Faust does for a changelog write
-        logging.getLogger("cityops.streams").warning("could not write to %s: %r", topic, fut.exception())
+def warn_if_unsent(topic: str, fut) -> None:
+    """Done-callback of a send that bypasses Faust: as Faust does, say so and go on."""
+    if not fut.cancelled() and fut.exception() is not None:
+        logging.getLogger("cityops.streams").warning("could not send to %s: %r", topic, fut.exception())
 
 
 class Producer(kafka_driver.Producer):

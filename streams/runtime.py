@@ -1,7 +1,6 @@
 """What the agents share in one worker: the state tables, the intake, and sending outputs in batches."""
 from __future__ import annotations
 
-import logging
 from functools import lru_cache, partial
 from typing import Callable
 
@@ -12,11 +11,10 @@ from cityops.models.deadletters import DeadLetter
 from cityops.taxonomy import load_taxonomy
 from cityops.topics import CATALOGUE, SOURCE_TOPICS
 from streams.aggregates.windows import MinuteCounts
-from streams.app import app, raw_topic, settings
+from streams.app import app, raw_topic, settings, warn_if_unsent
 from streams.intake import Intake, Out, dead_out
 from streams.state import TableKV
 
-log = logging.getLogger("cityops.streams")
 Handle = Callable[[bytes, bytes | None, str, int, int], list[Out]]  # (value, key, topic, partition, offset)
 
 
@@ -82,12 +80,7 @@ async def send_all(outs: list[Out]) -> None:
     waits for these sends (the producer is flushed first)."""
     send = app.producer.send
     for name, key, value in outs:
-        (await send(name, key, value, None, None, None)).add_done_callback(partial(_sent, name))
-
-
-def _sent(topic: str, fut) -> None:
-    if not fut.cancelled() and fut.exception() is not None:   # as Faust does: say so, the worker goes on
-        log.warning("could not send to %s: %r", topic, fut.exception())
+        (await send(name, key, value, None, None, None)).add_done_callback(partial(warn_if_unsent, name))
 
 
 def owned(source_names=tuple(t.name for t in SOURCE_TOPICS)) -> set[str]:
