@@ -163,7 +163,10 @@ class Sink:
         self.consumer = KafkaConsumer(
             bootstrap_servers=host, group_id=self.config.group_id, enable_auto_commit=False,
             auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024, max_poll_records=self.config.batch_rows, client_id="cityops-sink")
+            fetch_max_bytes=64 * 1024 * 1024, max_poll_records=self.config.batch_rows, client_id="cityops-sink",
+            # One fetch per broker at a time, without the partitions that have records buffered: with the
+            # default 500 ms the broker held a fetch for idle topics (alerts, incidents…) while the busy ones waited.
+            fetch_max_wait_ms=100)
         self.assign()
         try:
             started = None
