@@ -147,6 +147,8 @@ class DrainingBuffer(ProducerBuffer):
             self.handing_over -= 1
 
     async def flush(self) -> None:
+        for write in self.app.before_flush:   # the tables' writes since the last flush (streams/state.py)
+            write()
         while self.size or self.handing_over:
             if self.state != "running":
                 raise RuntimeError("cannot flush the producer buffer: it is not running")
@@ -179,6 +181,7 @@ class App(faust.App):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.batch_handlers: dict[str, BatchHandler] = {}
+        self.before_flush: list[Callable[[], None]] = []   # run by every producer flush, so before every commit
 
     def _new_transport(self):
         return BatchTransport(self.conf.broker_consumer, self)
@@ -217,6 +220,13 @@ async def _quiet_clients() -> None:
     # handlers that costs ~5 % of the hot path.
     for name in ("aiokafka", "kafka", "faust.topics"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@app.timer(1.0)
+async def _write_table_changes() -> None:
+    # A commit writes the tables' changes first, but timers change tables without offsets to commit.
+    for write in app.before_flush:
+        write()
 
 
 def raw_topic(name: str, partitions: int | None = None) -> faust.TopicT:

@@ -3,9 +3,12 @@
 Faust sends a table write to the changelog partition of the *current* event. A fetched batch mixes
 partitions, and timers have no current event, so the agents name the partition themselves: the source
 partition the key belongs to (co-partitioning is kept by construction: every key is only ever written for
-one partition). Values are JSON (orjson) bytes; `DictKV` is the same interface for unit tests. Writes reach
-the changelog through Faust's producer buffer, which an offset commit drains first (streams/app.py
-DrainingBuffer).
+one partition). Values are JSON (orjson) bytes; `DictKV` is the same interface for unit tests.
+
+Writes reach the changelog once per key per offset commit, not once per put: a minute window or a case is
+rewritten every batch, and half of what the broker stored was changelog. Each `TableKV` remembers the keys
+written since; the producer buffer's flush, which an offset commit runs first (streams/app.py
+DrainingBuffer), sends their latest values, so the changelog is never behind the committed offsets.
 """
 from __future__ import annotations
 
@@ -55,10 +58,23 @@ class TableKV:
     def __init__(self, table):
         self.table = table
         self._decoded: dict[bytes, tuple[bytes, dict]] = {}
+        self._unwritten: dict[bytes, tuple[int, bool]] = {}   # key → (partition, deleted) since the last write
+        table.app.before_flush.append(self.write_changelog)
 
-    def _changelog(self, partition: int, k: bytes, v: bytes | None) -> None:
-        """Through the producer's buffer (streams/app.py DrainingBuffer), which a commit drains first."""
-        self.table.app.producer.buffer.put_changelog(self.table.changelog_topic.get_topic_name(), partition, k, v)
+    def write_changelog(self) -> None:
+        """The latest value (or the deletion) of every key changed since the last call, into the producer's
+        buffer. A key that is gone from the store without our delete was dropped by Faust's recovery (its
+        partition moved away): it is not ours to delete in the changelog."""
+        if not self._unwritten:
+            return
+        unwritten, self._unwritten = self._unwritten, {}
+        put, store = self.table.app.producer.buffer.put_changelog, self._store
+        topic = self.table.changelog_topic.get_topic_name()
+        for k, (partition, deleted) in unwritten.items():
+            if deleted:
+                put(topic, partition, k, None)
+            elif (v := store.get(k)) is not None:
+                put(topic, partition, k, v)
 
     @property
     def _store(self) -> dict[bytes, bytes]:
@@ -83,13 +99,13 @@ class TableKV:
         k, v = key.encode(), orjson.dumps(value)
         self._store[k] = v
         self._decoded[k] = (v, value)
-        self._changelog(partition, k, v)
+        self._unwritten[k] = (partition, False)
 
     def delete(self, partition: int, key: str) -> None:
         k = key.encode()
         self._store.pop(k, None)
         self._decoded.pop(k, None)
-        self._changelog(partition, k, None)
+        self._unwritten[k] = (partition, True)
 
     def items(self) -> Iterator[tuple[str, dict]]:
         for k, v in list(self._store.items()):

@@ -364,7 +364,7 @@ def test_the_producer_buffer_flush_waits_for_the_write_being_handed_over():
                 done.set_result(None)
                 return done
 
-        buffer.app = SimpleNamespace(producer=Producer(), conf=app.conf)
+        buffer.app = SimpleNamespace(producer=Producer(), conf=app.conf, before_flush=[])
         await buffer.start()
         try:
             buffer.put_changelog("t-changelog", 1, b"k", b"v1")
@@ -380,3 +380,30 @@ def test_the_producer_buffer_flush_waits_for_the_write_being_handed_over():
             buffer.app = app
 
     asyncio.run(scenario())
+
+
+def test_table_writes_reach_the_changelog_once_per_key_at_the_flush():
+    """A key rewritten every batch goes to the changelog once per commit with its latest value; a deletion as
+    a tombstone; a key Faust's recovery dropped (its partition moved away) is not deleted in the changelog."""
+    from types import SimpleNamespace
+
+    from streams.state import TableKV
+
+    written: list = []
+    app = SimpleNamespace(before_flush=[], producer=SimpleNamespace(
+        buffer=SimpleNamespace(put_changelog=lambda *w: written.append(w))))
+    table = SimpleNamespace(app=app, changelog_topic=SimpleNamespace(get_topic_name=lambda: "t-changelog"),
+                            data=SimpleNamespace(data={}))
+    kv = TableKV(table)
+    for n in range(3):
+        kv.put(2, "minute", {"n": n})
+    kv.put(1, "gone", {"n": 0})
+    kv.delete(1, "gone")
+    kv.put(3, "moved", {"n": 0})
+    table.data.data.pop(b"moved")                      # what Faust's recovery does to a partition moved away
+    assert written == [] and kv.get("minute") == {"n": 2}
+    for write in app.before_flush:
+        write()
+    assert written == [("t-changelog", 2, b"minute", b'{"n":2}'), ("t-changelog", 1, b"gone", None)]
+    app.before_flush[0]()
+    assert len(written) == 2                           # nothing changed since
