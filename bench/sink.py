@@ -14,6 +14,8 @@ import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+from dashboards.panels import HOTSPOT_CASES, HOTSPOT_DAYS
+
 DOC_HEAD = "# Benchmarks: sink and warehouse\n\nAppended by `cityops bench sink` / `cityops bench queries`; newest last.\n\n"
 
 
@@ -145,9 +147,9 @@ QUERIES = {
         "SELECT department, tier, count() FROM case_open FINAL "
         "GROUP BY department, tier ORDER BY department, tier",
     "recurring hot spots (30 days)":
-        "SELECT grid_code, any(street_code), label, uniqExact(day) AS days, sum(cases) AS cases FROM hotspot_daily "
-        "WHERE day >= today() - 29 GROUP BY grid_code, label HAVING days >= 3 ORDER BY days DESC, cases DESC LIMIT 20 "
-        "SETTINGS optimize_aggregation_in_order = 1",
+        f"WITH today() - 29 AS since SELECT grid_code, any(street_code), label, {HOTSPOT_DAYS} AS days, "
+        f"{HOTSPOT_CASES} AS cases FROM hotspot_monthly WHERE month >= toStartOfMonth(since) "
+        "GROUP BY grid_code, label HAVING days >= 3 ORDER BY days DESC, cases DESC LIMIT 20",
 }
 
 LABELS = "['油烟污染','占道经营','非法小广告','暴露垃圾','井盖缺损','噪声扰民','露天烧烤','道路积水','物业服务','其他']"

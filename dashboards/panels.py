@@ -4,7 +4,7 @@
 SQL is written for grafana-clickhouse-datasource: plugin macros (`$__timeFilter(col)`, `$__fromTime`,
 `$__conditionalAll(cond, $var)` …) and the dashboard variables `${district}` / `${street}` (single value or All).
 `{{district_name(col)}}` / `{{street_name(col)}}` are filled in at build time with the registry's names.
-Panels read the rollups of migration 0002 (case_daily, events_per_minute, hotspot_daily) where they can; the
+Panels read the rollups (case_daily, events_per_minute, hotspot_monthly) where they can; the
 current-state ones read small ReplacingMergeTree tables with FINAL (open cases: case_open; incidents)."""
 from __future__ import annotations
 
@@ -65,6 +65,13 @@ IN_RANGE_DAYS = "day BETWEEN toDate($__fromTime, 'Asia/Shanghai') AND toDate($__
 # Cases still waiting for someone: case_open (migration 0004) holds them; FINAL drops the ones done since.
 OPEN_CASES = "case_open FINAL"
 LATE = "(overdue OR due_at < now64(3))"
+# Days with new cases and the cases since `since` (a WITH alias), from hotspot_monthly's rows of ≤ 2 months:
+# the older month counts from since's day on (its day bits shifted, its day counts sliced), later ones whole.
+HOTSPOT_DAYS = ("bitCount(bitAnd(groupBitOrIf(day_bits, month = toStartOfMonth(since)), "
+                "bitShiftLeft(toUInt32(4294967295), toDayOfMonth(since) - 1))) "
+                "+ bitCount(groupBitOrIf(day_bits, month > toStartOfMonth(since)))")
+HOTSPOT_CASES = ("sum(arraySum(arraySlice([" + ", ".join(f"d{d:02}" for d in range(1, 32)) + "], "
+                 "if(month = toStartOfMonth(since), toDayOfMonth(since), 1))))")
 SOURCE_NAME = "transform(source, ['hotline', 'sensor', 'app'], ['12345热线', '感知设备', '随手拍'], source)"
 
 
@@ -184,18 +191,18 @@ WHERE $__timeFilter(raised_at) AND {DISTRICT}
 ORDER BY raised_at DESC
 LIMIT 50""", size=(12, 10), description="推送给各部门的最新告警（已去重）"),
     PanelDef("hotspots", "问题多发点位（近30日）", Kind.table, f"""
+WITH toDate(now(), 'Asia/Shanghai') - 29 AS since
 SELECT grid_code, {{{{street_name(grid_street)}}}} AS street, label, days, cases
 FROM (
-    SELECT grid_code, any(street_code) AS grid_street, label, uniqExact(day) AS days, sum(cases) AS cases
-    FROM hotspot_daily
-    WHERE day >= toDate(now(), 'Asia/Shanghai') - 29 AND {PLACE}
+    SELECT grid_code, any(street_code) AS grid_street, label, {HOTSPOT_DAYS} AS days, {HOTSPOT_CASES} AS cases
+    FROM hotspot_monthly
+    WHERE month >= toStartOfMonth(since) AND {PLACE}
     GROUP BY grid_code, label
     HAVING days >= 3
     ORDER BY days DESC, cases DESC
     LIMIT 20
 )
-ORDER BY days DESC, cases DESC
-SETTINGS optimize_aggregation_in_order = 1""", size=(24, 10),
+ORDER BY days DESC, cases DESC""", size=(24, 10),
              description="同一网格同一类问题近 30 日内在 3 天以上反复出现（如小广告“回潮”），锁定多发点位"),
 )
 

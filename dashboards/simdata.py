@@ -167,7 +167,7 @@ SELECT ['hotline.tickets', 'sensor.events', 'app.reports'][1 + number % 3], 0, n
 FROM numbers({max(5, total // 1000)})""")
 
     tables = ("raw_tickets", "sensor_events", "raw_app_reports", "case_history", "case_current", "incidents",
-              "alerts", "dead_letters", "case_daily", "events_per_minute", "hotspot_daily")
+              "alerts", "dead_letters", "case_daily", "events_per_minute", "hotspot_monthly")
     return {t: client.query(f"SELECT count() FROM {t}").result_rows[0][0] for t in tables}
 
 
