@@ -4,6 +4,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+import time
 from collections import defaultdict
 from contextlib import suppress
 from functools import partial
@@ -37,14 +39,47 @@ class BatchConsumer(kafka_driver.Consumer):
     handlers are idempotent on replay (see docs/streams.md).
     """
 
+    # A partition whose commit has not moved for this long although messages past it were read has an offset
+    # Faust never saw acked: it is read again from the commit.
+    STUCK_COMMIT_S = 15.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._commit_seen: dict[TP, tuple[int, float]] = {}   # tp → (committed offset, seen there since)
+
+    async def _reread_past_stuck_commits(self, handlers) -> None:
+        """A restarted worker sometimes (~1 run in 7 of the worker-kill fault test under load) kept a partition's
+        commit where it was for good while it went on handling the messages after it: some offset in between
+        was never acked (lost to the reset of a rebalance, or forgotten in one; not pinned down). Seeking back
+        to the commit reads them again; the handlers are idempotent on replay, so that is always safe."""
+        now = time.monotonic()
+        stuck = self._commit_seen
+        for tp in list(self.assignment()):
+            committed, read = self._committed_offset[tp], self._read_offset[tp]
+            if tp.topic not in handlers or committed is None or read is None or read < committed:
+                stuck.pop(tp, None)
+                continue
+            seen = stuck.get(tp)
+            if seen is None or seen[0] != committed:
+                stuck[tp] = (committed, now)
+            elif now - seen[1] >= self.STUCK_COMMIT_S and self.flow_active:
+                self.log.warning("commit of %s stuck at %d with %d read: reading again from the commit",
+                                 tp, committed, read)
+                stuck.pop(tp)
+                await self.seek(tp, committed)
+
     async def _drain_messages(self, fetcher) -> None:  # pragma: no cover  (mirrors Consumer._drain_messages)
         handlers: dict[str, BatchHandler] = self.app.batch_handlers
         callback, getmany = self.callback, self.getmany
         consumer_stopped, fetcher_stopped = self._stopped.is_set, fetcher._stopped.is_set
         read_offset = self._read_offset
         acks_enabled_for = self.app.topics.acks_enabled_for
+        next_look = time.monotonic() + self.STUCK_COMMIT_S
         try:
             while not (consumer_stopped() or fetcher_stopped()):
+                if time.monotonic() >= next_look:
+                    next_look = time.monotonic() + self.STUCK_COMMIT_S / 3
+                    await self._reread_past_stuck_commits(handlers)
                 self.diag.set_flag("FETCHING")
                 ait = getmany(timeout=1.0)
                 await self.sleep(0)
@@ -79,7 +114,8 @@ class BatchConsumer(kafka_driver.Consumer):
                         continue
                     await handlers[topic](messages)
                     for m in messages:
-                        self.ack(m)
+                        if not _lose_this_ack():
+                            self.ack(m)
                 if self._commit_every is not None and self._n_acked >= self._commit_every:
                     self._n_acked = 0
                     await self.commit()
@@ -97,6 +133,18 @@ class BatchConsumer(kafka_driver.Consumer):
             raise
         finally:
             self.diag.unset_flag("FETCHING")
+
+
+# Fault injection for the lost-ack test: the N-th to N+4-th messages handled are never acked (one lost ack
+# alone does not hold a commit back: Faust's commit steps over a single gap).
+_LOSE_ACK_AT = int(os.environ.get("CITYOPS_WORKER_LOSE_ACK_AT", "0"))
+_handled = 0
+
+
+def _lose_this_ack() -> bool:
+    global _handled
+    _handled += 1
+    return _LOSE_ACK_AT > 0 and _LOSE_ACK_AT <= _handled < _LOSE_ACK_AT + 5
 
 
 class DrainingBuffer(ProducerBuffer):
