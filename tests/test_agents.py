@@ -282,3 +282,16 @@ def test_cases_agent_feeds_the_clock(sent, monkeypatch):
     assert agents.clock.heap == [(datetime.fromisoformat(state["case"]["due_at"]).timestamp(), cid)]
     outs = agents.overdue_sweep(agents.cases_kv, NOW + timedelta(minutes=2), lambda p: True, "a")
     assert [orjson.loads(v)["overdue"] for t, _, v in outs if t == "cases"] == [True]
+
+
+def test_the_worker_consumer_does_not_wait_1500_ms_for_internal_topics():
+    """Faust's 1.5 s fetch wait delayed each internal hop while the source topics were busy (streams/app.py)."""
+    import asyncio
+
+    from streams.app import App
+
+    async def build():   # an app of its own: the worker's shared `app` keeps no consumer bound to this loop
+        probe = App("fetch-probe", broker="kafka://127.0.0.1:9", store="memory://", web_enabled=False)
+        return probe.consumer._thread._create_worker_consumer(probe.transport)
+
+    assert asyncio.run(build())._fetch_max_wait_ms <= 100
