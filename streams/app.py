@@ -131,8 +131,9 @@ class BatchConsumer(kafka_driver.Consumer):
                         continue
                     await handlers[topic](messages)
                     for m in messages:
-                        if not _lose_this_ack():
-                            self.ack(m)
+                        if _LOSE_ACK_AT and _lose_this_ack():
+                            continue
+                        self.ack(m)
                 if self._commit_every is not None and self._n_acked >= self._commit_every:
                     self._n_acked = 0
                     await self.commit()
@@ -161,7 +162,7 @@ _handled = 0
 def _lose_this_ack() -> bool:
     global _handled
     _handled += 1
-    return _LOSE_ACK_AT > 0 and _LOSE_ACK_AT <= _handled < _LOSE_ACK_AT + 5
+    return _LOSE_ACK_AT <= _handled < _LOSE_ACK_AT + 5
 
 
 class DrainingBuffer(ProducerBuffer):
