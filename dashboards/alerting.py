@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from cityops.taxonomy import load_taxonomy
 from dashboards import clickhouse as ch
-from dashboards.panels import LATE, OPEN_CASES
+from dashboards.panels import LATE, OPEN_CASES, SOURCE_DEAD_LETTERS
 
 FOLDER_UID = "cityops"
 FOLDER_TITLE = "城市运行"
@@ -70,8 +70,8 @@ FROM {OPEN_CASES}
 WHERE status = 'created' AND label IN ({{emergency}}) AND received_at < now64(3) - INTERVAL 10 MINUTE
 GROUP BY department""", above=0, pending="0s", severity="critical",
              summary="{{ $labels.department }} 有 {{ $values.B }} 件紧急案件（积水、塌陷、井盖）受理超过 10 分钟仍未派单"),
-    AlertDef("dead_letter_rate", "死信率过高", """
-WITH (SELECT count() FROM dead_letters WHERE $__timeFilter(failed_at)) AS dead,
+    AlertDef("dead_letter_rate", "死信率过高", f"""
+WITH ({SOURCE_DEAD_LETTERS}) AS dead,
      (SELECT sum(events) FROM events_per_minute WHERE $__timeFilter(minute)) AS accepted
 SELECT now() AS time, dead / greatest(dead + accepted, 1) AS value""", above=0.01, pending="5m",
              severity="warning", department=OPS,
