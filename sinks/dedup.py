@@ -36,7 +36,7 @@ class RecentIds:
         """Positions of the ids not seen before (the first copy within `ids` too), remembered from now on;
         None when every one is new (the usual case, checked in bulk)."""
         if self.seen.isdisjoint(ids) and len(set(ids)) == len(ids):
-            self._remember(list(ids))
+            self.remember(list(ids))
             return None
         keep, new = [], []
         for i, e in enumerate(ids):
@@ -44,10 +44,11 @@ class RecentIds:
                 self.seen.add(e)
                 new.append(e)
                 keep.append(i)
-        self._remember(new, added=True)
+        self.remember(new, added=True)
         return keep
 
-    def _remember(self, ids: list[str], added: bool = False) -> None:
+    def remember(self, ids: list[str], added: bool = False) -> None:
+        """Remember `ids`, known to be new (`added`: already in `seen`)."""
         if not ids:
             return
         if not added:
@@ -91,7 +92,7 @@ class Dedup:
         if any(not self.recent[name].seen.isdisjoint(xs) or len(set(xs)) != len(xs) for name, xs in ids.items()):
             return False
         for name, xs in ids.items():
-            self.recent[name]._remember(list(xs))   # checked just above: `fresh` would check again
+            self.recent[name].remember(list(xs))   # checked just above: `fresh` would check again
         return True
 
     def filter(self, inserts: list[Insert]) -> list[Insert]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from cityops.models.sensors import SensorKind
-from cityops.taxonomy import OTHER_LABEL, Category, Taxonomy, load_taxonomy
+from cityops.taxonomy import Category, Taxonomy, load_taxonomy
 
 DEFAULT_RULES = Path(__file__).parent / "rules.yaml"
 
