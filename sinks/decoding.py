@@ -55,10 +55,12 @@ class Encoded:
 _decoder: Decoder | None = None
 
 
-def _start(topic_names: tuple[str, ...], pii_key: str) -> None:
+def _start(topic_names: tuple[str, ...], pii_key: str, parent: int) -> None:
     global _decoder
+    # The sink's pid comes from the sink: a child still importing when the sink was killed would otherwise
+    # take its new parent (init) for the sink and wait for work forever.
+    threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="parent-watch").start()
     _decoder = Decoder(tuple(t for t in CATALOGUE if t.name in topic_names), pii_key)
-    threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True, name="parent-watch").start()
 
 
 def _exit_with(parent: int) -> None:
@@ -84,14 +86,26 @@ class DecodingProcesses:
         self.processes = processes
         self.pool: ProcessPoolExecutor | None = None
 
+    def start(self) -> None:
+        """Start the children now, not with the first large batch: that batch comes with a backlog (a restart,
+        a burst), when the ~1 s of CPU each child takes to start and import is the least affordable."""
+        if self.pool is None:
+            # spawn, not fork: the sink process runs threads (Kafka client, ClickHouse) a fork would copy mid-work.
+            self.pool = ProcessPoolExecutor(self.processes, multiprocessing.get_context("spawn"), initializer=_start,
+                                            initargs=(*self.args, os.getpid()))
+            try:
+                for _ in range(self.processes):   # a spawn-context pool starts a child per job while none is idle
+                    self.pool.submit(int)
+            except BrokenProcessPool as e:
+                self._broken(e)
+
     def submit(self, batch: Batch) -> Future | None:
         """The batch's inserts to come from a child, or None for a small batch (decode it in-process)."""
         if len(batch) < self.min_rows:
             return None
-        if self.pool is None:
-            # spawn, not fork: the sink process runs threads (Kafka client, ClickHouse) a fork would copy mid-work.
-            self.pool = ProcessPoolExecutor(self.processes, multiprocessing.get_context("spawn"), initializer=_start,
-                                            initargs=self.args)
+        self.start()
+        if self.pool is None:   # broken while starting
+            return None
         try:
             return self.pool.submit(_encode, batch)
         except BrokenProcessPool as e:
