@@ -71,6 +71,7 @@ class Stats:
 
 
 NEW_PARTITIONS_EVERY_S = 60.0  # how often the sink looks for partitions added to its topics
+WRITER_CHECK_MS = 20           # poll timeout while a batch past its linger waits for the writer
 DECODE_AHEAD = 2               # batches decoded by the child processes at once (sinks/decoding.py)
 
 
@@ -169,20 +170,27 @@ class Sink:
             fetch_max_wait_ms=100)
         self.assign()
         try:
+            self.decoding.start()
             started = None
             looked = time.monotonic()
             while not self.stop.is_set():
                 if time.monotonic() - looked > NEW_PARTITIONS_EVERY_S:
                     self.assign()
                     looked = time.monotonic()
-                wait_ms = 200 if started is None else max(0, int((self.config.linger_s - (time.monotonic() - started)) * 1000))
-                self._add(self.consumer.poll(timeout_ms=min(wait_ms, 200), max_records=self.config.batch_rows))
+                wait_ms = 200 if started is None else int((self.config.linger_s - (time.monotonic() - started)) * 1000)
+                # Past the linger while the writer is busy: look at it again soon, without spinning.
+                self._add(self.consumer.poll(timeout_ms=min(max(wait_ms, WRITER_CHECK_MS), 200),
+                                             max_records=self.config.batch_rows))
                 if self.pending:
                     self.resume()
                 if len(self.batch) and started is None:
                     started = time.monotonic()
+                # Past the linger, a batch waits while the writer is still busy and takes in what arrives
+                # meanwhile: one insert per table for all of it, where a batch queued behind the writer
+                # blocked this loop's polling and then made a second, small insert per table.
                 if len(self.batch) >= self.config.batch_rows or (
-                        started is not None and time.monotonic() - started >= self.config.linger_s):
+                        started is not None and time.monotonic() - started >= self.config.linger_s
+                        and not self._writing()):
                     self.flush()
                     started = None
                 elif self.decoding_ahead and self._decoded(self.decoding_ahead[0][1]):
@@ -212,6 +220,10 @@ class Sink:
         while self.decoding_ahead:
             self._insert_next()
         self.settle()
+
+    def _writing(self) -> bool:
+        """A batch is being inserted, or waits to be (decoded in a child)."""
+        return bool(self.decoding_ahead) or (self.in_flight is not None and not self.in_flight[2].done())
 
     @staticmethod
     def _decoded(job: Future | None) -> bool:
