@@ -177,7 +177,6 @@ def test_cockpit_dead_letter_rate_counts_each_rejected_message_once(outcome):
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_case(outcome, case):
-    topic = case["topic"]
     sent = outcome.positions[case["name"]]
     if case["expect"] == "dead_letter":
         _check_dead_letter(outcome, case, sent)

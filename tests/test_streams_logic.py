@@ -364,7 +364,7 @@ def test_the_producer_buffer_flush_waits_for_the_write_being_handed_over():
                 done.set_result(None)
                 return done
 
-        buffer.app = SimpleNamespace(producer=Producer(), conf=app.conf, before_flush=[])
+        buffer.app = SimpleNamespace(producer=Producer(), conf=app.conf, write_table_changes=lambda: None)
         await buffer.start()
         try:
             buffer.put_changelog("t-changelog", 1, b"k", b"v1")
