@@ -34,7 +34,7 @@ def consume(bootstrap: str, dsn: str, start: dict[tuple[str, int], int], end: di
     left = {tp: end[(tp.topic, tp.partition)] for tp in parts}
     rows: list[list] = []
     nxt: dict[TopicPartition, int] = {}
-    first = None
+    first = cpu = None
     stored = 0
 
     def flush():
@@ -48,7 +48,7 @@ def consume(bootstrap: str, dsn: str, start: dict[tuple[str, int], int], end: di
     while left:
         polled = consumer.poll(timeout_ms=200, max_records=BATCH)
         if polled and first is None:
-            first = time.time()
+            first, cpu = time.time(), time.process_time()   # process time: ClickHouse's threads too
         for tp, records in polled.items():
             for r in records:
                 if tp in left and r.offset < left[tp]:
@@ -58,12 +58,12 @@ def consume(bootstrap: str, dsn: str, start: dict[tuple[str, int], int], end: di
                 del left[tp]
         if len(rows) >= BATCH or not left:
             flush()
-    done = time.time()
+    done, cpu = time.time(), time.process_time() - cpu if cpu is not None else 0.0
     count = ch.query("SELECT count() FROM baseline_events").result_rows[0][0]
     consumer.close()
     ch.close()
     seconds = max(done - (first or done), 1e-3)
-    return {"events": stored, "stored_rows": count, "seconds": seconds, "rate": stored / seconds}
+    return {"events": stored, "stored_rows": count, "seconds": seconds, "rate": stored / seconds, "cpu_s": cpu}
 
 
 def run(bootstrap: str, dsn: str, before: dict[TopicPartition, int], after: dict[TopicPartition, int]) -> dict:

@@ -8,9 +8,12 @@ topic means everything is stored.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
@@ -77,14 +80,16 @@ class Pipeline:
         p = self.logs / f"{name}.log"
         return p.read_text(errors="replace") if p.exists() else ""
 
-    def wait_processed(self, timeout: float = 180.0, fail_fast: bool = True) -> None:
-        """Worker caught up with the sources, then the sink with every topic (outputs included).
-        fail_fast: raise as soon as a process died (off when a supervisor restarts them)."""
+    def wait_processed(self, timeout: float = 180.0, fail_fast: bool = True) -> float:
+        """Worker caught up with the sources, then the sink with every topic (outputs included); returns when
+        (wall clock) the sink got there. fail_fast: raise as soon as a process died (off when a supervisor
+        restarts them)."""
         deadline = time.monotonic() + timeout
         check = self.check_running if fail_fast else None
         wait_caught_up(self.bootstrap, WORKER_GROUP, worker_topics(self.bootstrap), deadline - time.monotonic(),
                        check=check)
-        wait_caught_up(self.bootstrap, self.sink_group, SINK_TOPICS, deadline - time.monotonic(), check=check)
+        return wait_caught_up(self.bootstrap, self.sink_group, SINK_TOPICS, deadline - time.monotonic(),
+                              check=check)
 
     def check_running(self) -> None:
         """Fail at once (with the log's tail) when a process we started has died, instead of timing out."""
@@ -144,22 +149,73 @@ def lag(bootstrap: str, group: str, topics: list[str]) -> int:
 
 
 def wait_caught_up(bootstrap: str, group: str, topics: list[str], timeout: float, settle: float = 1.5,
-                   check=None) -> None:
-    """Until the group's lag on `topics` is 0 and stays 0 for `settle` s (outputs may still be in flight)."""
+                   check=None) -> float:
+    """Until the group's lag on `topics` is 0 and stays 0 for `settle` s (outputs may still be in flight).
+    Returns when (wall clock, to the poll) it reached 0 for the last time."""
     deadline = time.monotonic() + max(timeout, 1.0)
-    zero_since = None
+    zero_since = zero_at = None
     while time.monotonic() < deadline:
         if check:
             check()
         if lag(bootstrap, group, topics) == 0:
-            zero_since = zero_since or time.monotonic()
+            if zero_since is None:
+                zero_since, zero_at = time.monotonic(), time.time()
             if time.monotonic() - zero_since >= settle:
-                return
+                return zero_at
         else:
-            zero_since = None
+            zero_since = zero_at = None
         time.sleep(0.3)
     raise TimeoutError(f"group {group} did not catch up with {topics} within {timeout:.0f} s "
                        f"(lag {lag(bootstrap, group, topics)})")
+
+
+def busy_hour(now: datetime | None = None) -> datetime:
+    """The latest 19:45 in Beijing at least 10 minutes ago: the simulator's mix follows the hour of event time
+    (at 01:00 there are ~1/10 as many hotline calls and app reports, which cost the worker most)."""
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone(timedelta(hours=8)))
+    end = now.replace(hour=19, minute=45, second=0, microsecond=0)
+    return end if end <= now - timedelta(minutes=10) else end - timedelta(days=1)
+
+
+def simulate(n: int, seed: int, rate: float, end: datetime) -> list:
+    """N simulator events spaced as a city sending `rate`/s, with a Beijing evening's mix (busy_hour) and
+    their event times moved to end just before `end`: every run the same mix, and no case overdue on arrival."""
+    from producers.simulator import Simulator
+
+    mixed_at = busy_hour()
+    sim = Simulator(seed=seed, start=mixed_at - timedelta(seconds=n / rate + 60), density=rate)
+    shift = end - mixed_at
+    horizon = mixed_at.timestamp() - 1
+    out = []
+    for topic, ev in sim:
+        if len(out) >= n or ev.occurred_at.timestamp() > horizon:
+            break
+        out.append((topic, ev.model_copy(update={"occurred_at": ev.occurred_at + shift,
+                                                 "received_at": ev.received_at + shift})))
+    return out
+
+
+def cpu_tree(pids: dict[str, int | None]) -> dict[str, float]:
+    """CPU seconds so far of each named process with its descendants: live ones, and exited ones through the
+    kernel's cutime/cstime (the sink's decoding processes). A figure the shared host's load inflates far less
+    than a rate."""
+    stats: dict[int, tuple[int, int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                f = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = (int(f[1]), sum(int(x) for x in f[11:15]))   # ppid, u+s+cu+cs time
+    children: dict[int, list[int]] = defaultdict(list)
+    for pid, (ppid, _) in stats.items():
+        children[ppid].append(pid)
+
+    def tree(pid: int) -> int:
+        return stats.get(pid, (0, 0))[1] + sum(tree(c) for c in children[pid])
+
+    tick = os.sysconf("SC_CLK_TCK")
+    return {name: tree(pid) / tick for name, pid in pids.items() if pid}
 
 
 def peak_rss_mb(pid: int | None) -> float | None:

@@ -15,13 +15,14 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
+from bench.pipeline import cpu_tree, simulate
 from cityops.stack.process import Managed
 from cityops.topics import SOURCE_TOPICS
 
@@ -30,19 +31,13 @@ RATE = 10_000
 
 
 def preload(bootstrap: str, n: int, seed: int = 7) -> Counter:
-    """N events of the simulator's realistic mix, ending about now (so no timestamp is in the future)."""
-    from producers.simulator.engine import Simulator
-
+    """N events of the simulator's realistic mix (a Beijing evening's), ending about now."""
     # Event time advances as it would in a city producing RATE events/s (the rate the worker must sustain):
     # the windows, incidents and duplicates per event are those of a live stream at that rate.
-    sim = Simulator(seed=seed, start=datetime.now(timezone.utc) - timedelta(seconds=n / RATE + 60), density=RATE)
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=50, batch_size=512 * 1024,
                              compression_type=None)
     counts: Counter = Counter()
-    horizon = datetime.now(timezone.utc).timestamp() - 1
-    for topic, ev in sim:
-        if counts.total() >= n or ev.occurred_at.timestamp() > horizon:
-            break
+    for topic, ev in simulate(n, seed, RATE, datetime.now(timezone.utc)):
         producer.send(topic.name, key=topic.key_of(ev), value=ev.to_bytes())
         counts[topic.name] += 1
     producer.flush()
@@ -59,15 +54,6 @@ def _progress(admin: KafkaAdminClient, ends: dict[TopicPartition, int]) -> int:
                if tp in committed and committed[tp].offset >= 0)
 
 
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU of a process so far (a figure the shared host's load does not inflate)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, TypeError):
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def drain(bootstrap: str, env: dict[str, str], home: Path, workers: int = 1, timeout: float = 900.0) -> dict:
     probe = KafkaConsumer(bootstrap_servers=bootstrap)
     parts = [TopicPartition(t.name, p) for t in SOURCE_TOPICS for p in probe.partitions_for_topic(t.name)]
@@ -81,7 +67,7 @@ def drain(bootstrap: str, env: dict[str, str], home: Path, workers: int = 1, tim
         w.start([sys.executable, "-m", "cityops", "worker"], home / f"worker-{i}.log", env=env)
 
     def cpu() -> float:
-        return sum(cpu_seconds(w.pid()) for w in procs)
+        return sum(cpu_tree({w.name: w.pid() for w in procs}).values())
 
     first = None
     try:
