@@ -86,10 +86,14 @@ class Pipeline:
         restarts them)."""
         deadline = time.monotonic() + timeout
         check = self.check_running if fail_fast else None
-        wait_caught_up(self.bootstrap, WORKER_GROUP, worker_topics(self.bootstrap), deadline - time.monotonic(),
-                       check=check)
-        return wait_caught_up(self.bootstrap, self.sink_group, SINK_TOPICS, deadline - time.monotonic(),
-                              check=check)
+        try:
+            wait_caught_up(self.bootstrap, WORKER_GROUP, worker_topics(self.bootstrap),
+                           deadline - time.monotonic(), check=check)
+            return wait_caught_up(self.bootstrap, self.sink_group, SINK_TOPICS, deadline - time.monotonic(),
+                                  check=check)
+        except TimeoutError as e:   # what the processes were doing is the first thing to look at
+            tails = "".join(f"\n--- {name}.log ends:\n{self.log(name)[-4000:]}" for name in self.procs)
+            raise TimeoutError(f"{e}{tails}") from None
 
     def check_running(self) -> None:
         """Fail at once (with the log's tail) when a process we started has died, instead of timing out."""
@@ -113,7 +117,7 @@ def worker_topics(bootstrap: str) -> list[str]:
             pass
     finally:
         admin.close()
-    return sorted(names) or [SOURCE_TOPICS[0].name]
+    return sorted(names) or [t.name for t in SOURCE_TOPICS]   # not joined yet: at least the sources
 
 
 def _get(obj, key: str):
