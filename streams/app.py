@@ -15,6 +15,7 @@ import faust
 from faust.transport.drivers import aiokafka as kafka_driver
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP, Message
+from faust.utils.functional import consecutive_numbers
 
 from cityops.settings import get_settings
 
@@ -93,6 +94,30 @@ class BatchConsumer(kafka_driver.Consumer):
             self.resume_partitions({tp})
             await self.seek(tp, committed)
 
+    def _new_offset(self, tp: TP) -> int | None:
+        """Faust's, with acked offsets and gaps merged as a set. Faust extends the acked list with its gaps'
+        offsets, and an offset both acked and in a gap (a re-read after a seek, or the message whose arrival
+        revealed the gap) came out twice. A duplicate ends a run of consecutive offsets, so the commit moved
+        one offset per commit: a restarted worker of the warehouse fault test committed ~50 of 900 handled
+        offsets in 5 minutes, its acked list holding each offset twice."""
+        acked, gap = self._acked[tp], self._gap[tp]
+        if not acked:
+            return None
+        top = max(acked)
+        if gap:
+            filled = [o for iv in gap.overlap(0, top) for o in range(iv.begin, iv.end)]
+            if filled:
+                acked.extend(filled)
+                gap.chop(0, max(max(filled), top) + 1)
+        acked[:] = offsets = sorted(set(acked))
+        committed = self._committed_offset[tp]
+        if committed and offsets[0] - committed > 1:   # a hole at the head holds the commit (as Faust)
+            return None
+        run = next(consecutive_numbers(offsets))
+        del acked[:len(run)]
+        self._acked_index[tp].difference_update(run)
+        return run[-1] + 1
+
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
@@ -118,13 +143,18 @@ class BatchConsumer(kafka_driver.Consumer):
                 async for tp, message in ait:
                     offset, r_offset = message.offset, read_offset[tp]
                     if r_offset is not None and offset < r_offset:
-                        # Read before a seek moved us back: handled already, so acked again (a rebalance
-                        # forgets the acks; unacked, the commit stayed behind it for good: test_faults).
-                        self.ack(message)
-                        continue
-                    if r_offset and offset - r_offset > 1 and acks_enabled_for(message.topic):
-                        await self._add_gap(tp, r_offset + 1, offset)
-                    read_offset[tp] = offset
+                        # Behind what was read: a re-fetch after a seek back, or after a batch fetched before
+                        # a seek. It must be acked (a rebalance forgets acks; unacked, the commit stayed behind
+                        # it for good: test_faults), and a batch topic's message is handled again too (the
+                        # handlers are idempotent on replay): a stale batch's false gap may cover it unhandled.
+                        if tp.topic not in handlers:
+                            self.ack(message)
+                            continue
+                    else:
+                        if r_offset and offset - r_offset > 1 and acks_enabled_for(message.topic):
+                            # Offsets never delivered (Faust's own call puts `offset` itself in the gap too).
+                            await self._add_gap(tp, r_offset + 1, offset - 1)
+                        read_offset[tp] = offset
                     if tp.topic in handlers:
                         batches[tp.topic].append(message)
                         continue

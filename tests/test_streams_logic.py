@@ -407,3 +407,38 @@ def test_table_writes_reach_the_changelog_once_per_key_at_the_flush():
     assert written == [("t-changelog", 2, b"minute", b'{"n":2}'), ("t-changelog", 1, b"gone", None)]
     app.before_flush[0]()
     assert len(written) == 2                           # nothing changed since
+
+
+def _commit_book(acked, committed, gaps=()):
+    """The bookkeeping `BatchConsumer._new_offset` reads, for one partition."""
+    from collections import defaultdict
+    from types import SimpleNamespace
+
+    from faust.types import TP
+    from intervaltree import IntervalTree
+
+    tp = TP("sensor.events", 0)
+    book = SimpleNamespace(_acked=defaultdict(list, {tp: list(acked)}), _gap=defaultdict(IntervalTree),
+                           _committed_offset=defaultdict(lambda: None, {tp: committed}),
+                           _acked_index=defaultdict(set, {tp: set(acked)}))
+    for begin, end in gaps:
+        book._gap[tp].addi(begin, end)
+    return book, tp
+
+
+@pytest.mark.parametrize("acked, committed, gaps, commit, left", [
+    # every offset twice (a re-read after a seek over a gap): Faust's commit moved one offset at a time
+    ([4787, 4788, 4788, 4789, 4789, 4790, 4790], 4787, (), 4791, []),
+    # the offset that revealed a gap is also in it (Faust's own gap call), and acked
+    ([3, 4, 7], 3, [(5, 8)], 8, []),
+    ([6, 7], 3, (), None, [6, 7]),            # a hole at the head holds the commit
+    ([10, 11, 13], None, (), 12, [13]),       # a run, then a hole
+])
+def test_the_commit_takes_the_run_of_acked_offsets_however_often_each_was_acked(acked, committed, gaps, commit,
+                                                                                left):
+    from streams.app import BatchConsumer
+
+    book, tp = _commit_book(acked, committed, gaps)
+    assert BatchConsumer._new_offset(book, tp) == commit
+    assert book._acked[tp] == left
+    assert book._acked_index[tp] <= set(left)
