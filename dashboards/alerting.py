@@ -70,6 +70,16 @@ FROM {OPEN_CASES}
 WHERE status = 'created' AND label IN ({{emergency}}) AND received_at < now64(3) - INTERVAL 10 MINUTE
 GROUP BY department""", above=0, pending="0s", severity="critical",
              summary="{{ $labels.department }} 有 {{ $values.B }} 件紧急案件（积水、塌陷、井盖）受理超过 10 分钟仍未派单"),
+    # The worker stalled while tickets and reports kept arriving (the sink stores them without it): events
+    # received 5 to 10 minutes ago, and no case processed for 10 minutes. A quiet night fires nothing.
+    AlertDef("processing_stalled", "案件处理中断", """
+WITH (SELECT count() FROM raw_tickets WHERE received_at BETWEEN now64(3) - INTERVAL 10 MINUTE AND now64(3) - INTERVAL 5 MINUTE)
+   + (SELECT count() FROM raw_app_reports WHERE received_at BETWEEN now64(3) - INTERVAL 10 MINUTE AND now64(3) - INTERVAL 5 MINUTE)
+     AS waiting,
+     (SELECT count() FROM case_history WHERE processed_at >= now64(3) - INTERVAL 10 MINUTE) AS processed
+SELECT now() AS time, toFloat64(if(processed = 0, waiting, 0)) AS value""", above=0, pending="5m",
+             severity="critical", department=OPS,
+             summary="{{ $values.B }} 条热线工单和随手拍已入库 5 分钟以上，但 10 分钟内没有任何案件被处理：检查流处理 worker（cityops worker）是否卡住"),
     AlertDef("dead_letter_rate", "死信率过高", f"""
 WITH ({SOURCE_DEAD_LETTERS}) AS dead,
      (SELECT sum(events) FROM events_per_minute WHERE $__timeFilter(minute)) AS accepted

@@ -190,3 +190,24 @@ def test_hot_spots_count_the_days_and_cases_of_the_last_30_days(warehouse):
     want = warehouse.query(f"SELECT uniqExact(toDate(occurred_at)), count() FROM case_history WHERE version = 1 "
                            f"AND grid_code = 'HOTGRID' AND toDate(occurred_at) >= {since}").result_rows[0]
     assert want == (3, 5) and got[("HOTGRID", "非法小广告")] == want
+
+
+@pytest.mark.integration
+def test_the_stall_rule_fires_while_tickets_wait_and_no_case_is_processed(stack_env):
+    db = sim_database("stall_rule", 0)
+    rule = next(r for r in alerting.RULES if r.key == "processing_stalled")
+    sql = expand(alerting.rule_sql(rule), QueryContext.last(timedelta(seconds=rule.window_s)))
+
+    def value() -> float:
+        return db.query(sql).result_rows[0][-1]
+
+    assert value() == 0                     # a quiet night: nothing arrived, nothing to process
+    db.command("INSERT INTO raw_tickets (event_id, ticket_id, occurred_at, received_at) "
+               "VALUES ('stall-1', 'T-1', now64(3) - INTERVAL 8 MINUTE, now64(3) - INTERVAL 7 MINUTE)")
+    db.command("INSERT INTO raw_app_reports (event_id, occurred_at, received_at) "
+               "VALUES ('stall-2', now64(3) - INTERVAL 7 MINUTE, now64(3) - INTERVAL 6 MINUTE)")
+    assert value() == 2                     # received 6-7 minutes ago, no case processed since
+    db.command("INSERT INTO case_history (case_id, version, event_id, occurred_at, received_at, processed_at) "
+               "VALUES ('C-1', 1, 'stall-1', now64(3) - INTERVAL 8 MINUTE, now64(3) - INTERVAL 7 MINUTE, "
+               "now64(3) - INTERVAL 1 MINUTE)")
+    assert value() == 0                     # the worker is moving (if slowly)
