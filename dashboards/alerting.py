@@ -51,6 +51,9 @@ def _emergency_labels() -> str:
     return ", ".join(f"'{c.label}'" for c in load_taxonomy().categories if c.page)
 
 
+_RECEIVED_5_TO_10_MIN_AGO = ("SELECT count() FROM {table} WHERE occurred_at >= now64(3) - INTERVAL 1 DAY "
+                             "AND received_at BETWEEN now64(3) - INTERVAL 10 MINUTE AND now64(3) - INTERVAL 5 MINUTE")
+
 RULES: tuple[AlertDef, ...] = (
     AlertDef("overdue_cases", "部门超期案件", f"""
 SELECT now() AS time, department, toFloat64(count()) AS value
@@ -71,12 +74,13 @@ WHERE status = 'created' AND label IN ({{emergency}}) AND received_at < now64(3)
 GROUP BY department""", above=0, pending="0s", severity="critical",
              summary="{{ $labels.department }} 有 {{ $values.B }} 件紧急案件（积水、塌陷、井盖）受理超过 10 分钟仍未派单"),
     # The worker stalled while tickets and reports kept arriving (the sink stores them without it): events
-    # received 5 to 10 minutes ago, and no case processed for 10 minutes. A quiet night fires nothing.
-    AlertDef("processing_stalled", "案件处理中断", """
-WITH (SELECT count() FROM raw_tickets WHERE received_at BETWEEN now64(3) - INTERVAL 10 MINUTE AND now64(3) - INTERVAL 5 MINUTE)
-   + (SELECT count() FROM raw_app_reports WHERE received_at BETWEEN now64(3) - INTERVAL 10 MINUTE AND now64(3) - INTERVAL 5 MINUTE)
+    # received 5 to 10 minutes ago, and no case processed for 10 minutes. A quiet night fires nothing. Only
+    # events of the last day count (the tables are ordered by event time; their cases occurred then too).
+    AlertDef("processing_stalled", "案件处理中断", f"""
+WITH ({_RECEIVED_5_TO_10_MIN_AGO.format(table="raw_tickets")}) + ({_RECEIVED_5_TO_10_MIN_AGO.format(table="raw_app_reports")})
      AS waiting,
-     (SELECT count() FROM case_history WHERE processed_at >= now64(3) - INTERVAL 10 MINUTE) AS processed
+     (SELECT count() FROM case_history WHERE occurred_at >= now64(3) - INTERVAL 1 DAY
+                                         AND processed_at >= now64(3) - INTERVAL 10 MINUTE) AS processed
 SELECT now() AS time, toFloat64(if(processed = 0, waiting, 0)) AS value""", above=0, pending="5m",
              severity="critical", department=OPS,
              summary="{{ $values.B }} 条热线工单和随手拍已入库 5 分钟以上，但 10 分钟内没有任何案件被处理：检查流处理 worker（cityops worker）是否卡住"),
