@@ -103,8 +103,8 @@ class BatchConsumer(kafka_driver.Consumer):
         acked, gap = self._acked[tp], self._gap[tp]
         if not acked:
             return None
-        top = max(acked)
         if gap:
+            top = max(acked)
             filled = [o for iv in gap.overlap(0, top) for o in range(iv.begin, iv.end)]
             if filled:
                 acked.extend(filled)
@@ -264,20 +264,20 @@ class Producer(kafka_driver.Producer):
         self._tracked.clear()   # a new client
         await super().on_start()
 
-    async def send(self, topic, key, value, partition, timestamp, headers, *, transactional_id=None):
-        if topic not in self._tracked:
-            await self._track(topic)
-        return await super().send(topic, key, value, partition, timestamp, headers,
-                                  transactional_id=transactional_id)
+    def send(self, topic, key, value, partition, timestamp, headers, *, transactional_id=None):
+        # Not a coroutine itself: a topic already tracked costs no extra coroutine per message.
+        send = super().send(topic, key, value, partition, timestamp, headers, transactional_id=transactional_id)
+        return send if topic in self._tracked else self._track(topic, send)
 
-    async def _track(self, topic: str) -> None:
-        """Keep every topic sent to in the client's metadata. aiokafka's client fetches every topic's metadata
-        until the first send to a topic missing from it (a changelog created a moment before, on a fresh
-        broker), then only the topics it was told of. A batch queued for a topic it was not told of then waits
-        for a leader the client no longer learns: its sender asks for metadata in a busy loop until the
-        request timeout (20 min), and the commit waits behind it (tests/test_worker_producer.py)."""
+    async def _track(self, topic: str, send: Awaitable):
+        """Keep every topic sent to in the client's metadata, then send. aiokafka's client fetches every
+        topic's metadata until the first send to a topic missing from it (a changelog created a moment before,
+        on a fresh broker), then only the topics it was told of. A batch queued for a topic it was not told of
+        then waits for a leader the client no longer learns: its sender asks for metadata in a busy loop until
+        the request timeout (20 min), and the commit waits behind it (tests/test_worker_producer.py)."""
         self._tracked.add(topic)
         await self._ensure_producer().client.add_topic(topic)
+        return await send
 
 
 class BatchTransport(kafka_driver.Transport):
