@@ -222,6 +222,19 @@ def cpu_tree(pids: dict[str, int | None]) -> dict[str, float]:
     return {name: tree(pid) / tick for name, pid in pids.items() if pid}
 
 
+def jit_cpu(pid: int | None) -> float:
+    """CPU seconds so far of a JVM's JIT compiler threads ("C1/C2 CompilerThread…"): a fresh broker spends a
+    minute of load compiling its hot paths, work a broker running for weeks has long done."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").glob("*") if pid else ():
+        try:
+            if (task / "comm").read_text().startswith(("C1 Compiler", "C2 Compiler")):
+                total += sum(int(x) for x in (task / "stat").read_text().rsplit(")", 1)[1].split()[11:13])
+        except OSError:
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int | None) -> float | None:
     """Peak resident memory of a live process (VmHWM), in MiB; None once it is gone."""
     if pid is None:
