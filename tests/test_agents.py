@@ -227,8 +227,9 @@ class CountingKV(DictKV):
         return super().get(key)
 
 
-def case_state(cid: str, due: datetime, status: str = "dispatched", processed: datetime = NOW) -> dict:
-    case = {"case_id": cid, "version": 2, "status": status, "overdue": False, "due_at": due.isoformat(),
+def case_state(cid: str, due: datetime, status: str = "dispatched", processed: datetime = NOW,
+               source: str = "hotline", overdue: bool = False) -> dict:
+    case = {"case_id": cid, "version": 2, "source": source, "status": status, "overdue": overdue, "due_at": due.isoformat(),
             "tier": "grid", "label": "垃圾满溢", "department": "环卫", "address": "人民路 1 号",
             "processed_at": processed.isoformat()}
     return {"case": case, "p": 0, "hl": 3, "reporters": [], "pending": []}
@@ -267,6 +268,22 @@ def test_case_clock_rescans_after_reassignment_and_forgets_long_closed_cases():
     assert clock.tick(kv, t + timedelta(minutes=1), lambda p: True, "p0") == ([], [])
     cases, _ = clock.tick(kv, t + timedelta(minutes=1), lambda p: True, "p0+p1")
     assert [c["case_id"] for c in cases] == ["R-1"] and kv.get("THEIRS") is None
+
+
+def test_case_clock_forgets_cases_nothing_can_change_and_tickets_idle_for_months():
+    """App reports and device alerts never get a lifecycle event: once overdue (or never due) and unchanged for
+    the retention they go; a ticket still open stays until it has been idle for `idle_s`."""
+    kv, t = DictKV(), datetime(2026, 11, 20, 8, tzinfo=timezone.utc)
+    clock = CaseClock(retain_s=7 * 86400, idle_s=90 * 86400)
+    week_ago = t - timedelta(days=8)
+    kv.put(0, "APP-OVERDUE", case_state("APP-OVERDUE", week_ago, processed=week_ago, source="app", overdue=True))
+    kv.put(0, "APP-RECENT", case_state("APP-RECENT", t, processed=t - timedelta(days=1), source="app", overdue=True))
+    kv.put(0, "APP-NOT-DUE", case_state("APP-NOT-DUE", t + timedelta(days=1), processed=week_ago, source="app"))
+    kv.put(0, "S-ALERT", case_state("S-ALERT", week_ago, processed=week_ago, source="sensor", overdue=True))
+    kv.put(0, "T-OPEN", case_state("T-OPEN", week_ago, processed=week_ago, overdue=True))
+    kv.put(0, "T-IDLE", case_state("T-IDLE", t - timedelta(days=95), processed=t - timedelta(days=91), overdue=True))
+    clock.tick(kv, t, lambda p: True, "a")
+    assert sorted(k for k, _ in kv.items()) == ["APP-NOT-DUE", "APP-RECENT", "T-OPEN"] and clock.deleted == 3
 
 
 def test_cases_agent_feeds_the_clock(sent, monkeypatch):

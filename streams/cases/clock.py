@@ -3,8 +3,9 @@
 Checking every case every few seconds costs O(cases) per tick, and closed cases never left the table.
 Instead, open cases are kept in a heap by due time (fed by every case-state write), so a tick looks only
 at the cases now due; a full scan — on start, after the worker's partitions change, and every
-`full_every_s` as a safety net — rebuilds the heap and deletes cases closed more than `retain_s` ago
-(kept that long so replayed or late lifecycle events still find them and stay idempotent)."""
+`full_every_s` as a safety net — rebuilds the heap and deletes the cases nothing can change any more once they
+have been unchanged for `retain_s` (kept that long so replayed or late events still find them and stay
+idempotent), and any case unchanged for `idle_s`."""
 from __future__ import annotations
 
 import heapq
@@ -16,6 +17,9 @@ from streams.cases import lifecycle
 from streams.state import KV
 
 RETAIN_S = 7 * 86400
+# A hotline ticket whose closing never came (a lost event). Far beyond any time limit: the longest is 4,320
+# working minutes, under three calendar weeks even across the Spring Festival.
+IDLE_S = 90 * 86400
 FULL_EVERY_S = 600.0
 
 
@@ -27,15 +31,22 @@ def due_ts(state: dict) -> float | None:
     return datetime.fromisoformat(case["due_at"]).timestamp()
 
 
-def expired(state: dict, now: datetime, retain_s: float = RETAIN_S) -> bool:
+def expired(state: dict, now: datetime, retain_s: float = RETAIN_S, idle_s: float = IDLE_S) -> bool:
+    """Closed cases, and cases no lifecycle event reaches (app reports and device alerts: only hotline tickets
+    have one) once they cannot fall due any more, after `retain_s` unchanged; any case after `idle_s`. Before,
+    app-report and device-alert cases never closed, so they never left the table: the worker's memory and
+    every recovery from the changelog grew for as long as the city ran."""
     case = state.get("case")
-    return (case is not None and case["status"] == "closed"
-            and now.timestamp() - datetime.fromisoformat(case["processed_at"]).timestamp() > retain_s)
+    if case is None:
+        return False
+    idle = now.timestamp() - datetime.fromisoformat(case["processed_at"]).timestamp()
+    final = case["status"] == "closed" or (case["source"] != "hotline" and due_ts(state) is None)
+    return idle > (retain_s if final else idle_s)
 
 
 class CaseClock:
-    def __init__(self, retain_s: float = RETAIN_S, full_every_s: float = FULL_EVERY_S):
-        self.retain_s, self.full_every_s = retain_s, full_every_s
+    def __init__(self, retain_s: float = RETAIN_S, full_every_s: float = FULL_EVERY_S, idle_s: float = IDLE_S):
+        self.retain_s, self.full_every_s, self.idle_s = retain_s, full_every_s, idle_s
         self.heap: list[tuple[float, str]] = []
         self.assignment: Hashable = None
         self.scanned_at: float | None = None
@@ -73,7 +84,7 @@ class CaseClock:
             p = state.get("p") if isinstance(state, dict) else None
             if p is None or not owned(p):
                 continue
-            if expired(state, now, self.retain_s):
+            if expired(state, now, self.retain_s, self.idle_s):
                 kv.delete(p, cid)
                 self.deleted += 1
             else:
