@@ -282,8 +282,15 @@ def test_case_clock_forgets_cases_nothing_can_change_and_tickets_idle_for_months
     kv.put(0, "S-ALERT", case_state("S-ALERT", week_ago, processed=week_ago, source="sensor", overdue=True))
     kv.put(0, "T-OPEN", case_state("T-OPEN", week_ago, processed=week_ago, overdue=True))
     kv.put(0, "T-IDLE", case_state("T-IDLE", t - timedelta(days=95), processed=t - timedelta(days=91), overdue=True))
+    # Lifecycle events of a ticket whose opening never came (dead-lettered) wait as long as an open ticket.
+    def waiting(days: int) -> dict:
+        ev = {"event_id": f"e{days}", "status": "dispatched", "received_at": (t - timedelta(days=days)).isoformat()}
+        return {"p": 0, "hl": 5, "reporters": [], "pending": [[5, ev]]}
+    kv.put(0, "T-WAITING", waiting(30))
+    kv.put(0, "T-WAITED", waiting(91))
     clock.tick(kv, t, lambda p: True, "a")
-    assert sorted(k for k, _ in kv.items()) == ["APP-NOT-DUE", "APP-RECENT", "T-OPEN"] and clock.deleted == 3
+    assert sorted(k for k, _ in kv.items()) == ["APP-NOT-DUE", "APP-RECENT", "T-OPEN", "T-WAITING"]
+    assert clock.deleted == 4
 
 
 def test_cases_agent_feeds_the_clock(sent, monkeypatch):

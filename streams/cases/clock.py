@@ -37,8 +37,9 @@ def expired(state: dict, now: datetime, retain_s: float = RETAIN_S, idle_s: floa
     app-report and device-alert cases never closed, so they never left the table: the worker's memory and
     every recovery from the changelog grew for as long as the city ran."""
     case = state.get("case")
-    if case is None:
-        return False
+    if case is None:   # lifecycle events waiting for a ticket's opening (dead-lettered, say): idle since the newest
+        waited = [datetime.fromisoformat(ev["received_at"]).timestamp() for _, ev in state.get("pending") or ()]
+        return bool(waited) and now.timestamp() - max(waited) > idle_s
     idle = now.timestamp() - datetime.fromisoformat(case["processed_at"]).timestamp()
     final = case["status"] == "closed" or (case["source"] != "hotline" and due_ts(state) is None)
     return idle > (retain_s if final else idle_s)
