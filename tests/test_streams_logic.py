@@ -432,8 +432,6 @@ def _commit_book(acked, committed, gaps=()):
     # the offset that revealed a gap is also in it (Faust's own gap call), and acked
     ([3, 4, 7], 3, [(5, 8)], 8, []),
     ([6, 7], 3, (), None, [6, 7]),            # a hole at the head holds the commit
-    ([4, 5], 3, (), None, [4, 5]),            # … a hole of one offset too (the committed offset is the next to read)
-    ([3, 4], 3, (), 5, []),
     ([10, 11, 13], None, (), 12, [13]),       # a run, then a hole
 ])
 def test_the_commit_takes_the_run_of_acked_offsets_however_often_each_was_acked(acked, committed, gaps, commit,
