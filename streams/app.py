@@ -111,7 +111,10 @@ class BatchConsumer(kafka_driver.Consumer):
                 gap.chop(0, max(max(filled), top) + 1)
         acked[:] = offsets = sorted(set(acked))
         committed = self._committed_offset[tp]
-        if committed and offsets[0] - committed > 1:   # a hole at the head holds the commit (as Faust)
+        # A hole at the head holds the commit (as Faust). Faust's `> 1` steps over one missing offset: keep it.
+        # After a seek the read offset is the committed one, and a gap starts one past it, so when retention
+        # deleted the messages at a stopped worker's commit, the commit's own offset is that one hole.
+        if committed and offsets[0] - committed > 1:
             return None
         run = next(consecutive_numbers(offsets))
         del acked[:len(run)]
