@@ -111,8 +111,12 @@ class Result:
     warm_up: dict = field(default_factory=dict)   # seconds, events, the JIT compiler's cores per chunk
 
     def checks(self) -> dict[str, bool]:
+        # Each deployment the bench runs is judged on its own: on 2 cores a second worker is a real choice.
+        rates = {"1 worker": self.one_worker.rate}
+        if self.two_workers:
+            rates["2 workers"] = self.two_workers.rate
         return {
-            f"sustains ≥ {TARGET_RATE:,} events/s end to end": self.one_worker.rate >= TARGET_RATE,
+            **{f"sustains ≥ {TARGET_RATE:,} events/s end to end with {k}": v >= TARGET_RATE for k, v in rates.items()},
             f"p99 event → queryable case < {TARGET_P99_S:.0f} s at half rate":
                 bool(self.latency.case_ms) and self.latency.case_ms.get("p99", 1e12) < TARGET_P99_S * 1000,
             "pipeline ≥ half the baseline's throughput": self.one_worker.rate >= 0.5 * self.baseline["rate"],
