@@ -57,6 +57,7 @@ from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from bench.pipeline import WORKER_GROUP, Pipeline, cpu_tree, end_offsets, jit_cpu, peak_rss_mb, query, simulate
+from cityops.models.alerts import AlertRule
 from cityops.topics import CASES, SOURCE_TOPICS
 
 SOURCES = [t.name for t in SOURCE_TOPICS]
@@ -257,7 +258,7 @@ def warm_up(pipe: Pipeline, broker_pid: int, seed: int, end: datetime, max_s: fl
     """The whole pipeline at the latency run's rate, untimed, in chunks of event time ending at `end`, until
     the broker's JIT compiler used under JIT_SETTLED of a core over a chunk's sending (or `max_s` of it).
     Sustained throughput is a warm broker's; a fresh one compiles through its first minute of load (in a
-    drain right after its start: 40 % of the broker's CPU). The worker and the sink restart for the drains
+    drain right after its start: half of the broker's CPU). The worker and the sink restart for the drains
     anyway, so only the broker keeps what this warms."""
     chunks = max(1, int(max_s // chunk_s))
     shares: list[float] = []
@@ -369,8 +370,8 @@ def latency_run(pipe: Pipeline, dsn: str, rate: float, seconds: float, seed: int
                  f"WHERE occurred_at >= {since} AND (case_id, event_id, version) IN "
                  f"(SELECT case_id, event_id, min(version) FROM case_history WHERE occurred_at >= {since} "
                  "GROUP BY case_id, event_id)",
-        "alerts": "SELECT alert_id, toUnixTimestamp64Milli(occurred_at), rule = 'volume_anomaly' FROM alerts FINAL "
-                  f"WHERE raised_at >= {since}",
+        "alerts": f"SELECT alert_id, toUnixTimestamp64Milli(occurred_at), rule = '{AlertRule.volume_anomaly}' "
+                  f"FROM alerts FINAL WHERE raised_at >= {since}",
     })
 
     def lat(topic, p, o, occurred_ms):
@@ -454,8 +455,8 @@ def run(quick: bool = False, events: int | None = None, latency_s: float | None 
         # Event times of the loads follow each other (a window closed by one is not reopened by the next).
         span, end = timedelta(seconds=n / TARGET_RATE + 120), datetime.now(timezone.utc)
         progress(f"warm-up: the pipeline at {LATENCY_RATE:,} events/s until the broker's JIT compiler settles…")
-        warm = (warm_up(pipe, broker_pid, seed + 100, end - 2 * span, 1.0, chunk_s=1.0) if quick else
-                warm_up(pipe, broker_pid, seed + 100, end - 2 * span, WARM_MAX_S))
+        max_s, chunk_s = (1.0, 1.0) if quick else (WARM_MAX_S, WARM_CHUNK_S)
+        warm = warm_up(pipe, broker_pid, seed + 100, end - 2 * span, max_s, chunk_s)
         progress(f"  {warm['events']:,} events in {warm['seconds']:.0f} s; JIT compiler, cores per chunk: "
                  f"{warm['jit_cores']}")
         progress(f"pre-loading {n:,} simulator events…")

@@ -199,6 +199,11 @@ def simulate(n: int, seed: int, rate: float, end: datetime) -> list:
     return out
 
 
+def _stat(path: Path) -> list[str]:
+    """The fields of a /proc …/stat file after the command name (which may hold spaces): state, ppid, …"""
+    return (path / "stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_tree(pids: dict[str, int | None]) -> dict[str, float]:
     """CPU seconds so far of each named process with its descendants: live ones, and exited ones through the
     kernel's cutime/cstime (the sink's decoding processes). A figure the shared host's load inflates far less
@@ -207,7 +212,7 @@ def cpu_tree(pids: dict[str, int | None]) -> dict[str, float]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                f = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                f = _stat(entry)
             except OSError:
                 continue
             stats[int(entry.name)] = (int(f[1]), sum(int(x) for x in f[11:15]))   # ppid, u+s+cu+cs time
@@ -229,7 +234,7 @@ def jit_cpu(pid: int | None) -> float:
     for task in Path(f"/proc/{pid}/task").glob("*") if pid else ():
         try:
             if (task / "comm").read_text().startswith(("C1 Compiler", "C2 Compiler")):
-                total += sum(int(x) for x in (task / "stat").read_text().rsplit(")", 1)[1].split()[11:13])
+                total += sum(int(x) for x in _stat(task)[11:13])   # utime + stime
         except OSError:
             continue
     return total / os.sysconf("SC_CLK_TCK")
