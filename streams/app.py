@@ -326,11 +326,18 @@ app = App(
     broker_rebalance_timeout=10.0,
     # Each commit first flushes the producer (acks=all). Committing every second, a worker fed a paced 5,000
     # events/s fell behind: event → processed 5.5 s p50, 8.7 s p99; every 5 s, 0.47 s and 1.09 s
-    # (`cityops bench e2e --events 20000 --latency-seconds 60 --one-worker`). Why the 1 s commits held the
-    # drain back is not pinned down. A crash replays up to 5 s more; the handlers are idempotent on replay.
+    # (`cityops bench e2e --events 20000 --latency-seconds 60 --one-worker`). Under load Faust also commits
+    # every 10,000 messages handled (broker_commit_every; the internal hops count), inline: at 5,000 events/s
+    # every ~1.6 s, the drain pausing while the producer empties. Committing on the timer alone, each flush
+    # ran alongside the handlers and took 15-22 s (event → processed p99 48 s). A crash replays up to
+    # 5 s more; the handlers are idempotent on replay.
     broker_commit_interval=5.0,
     producer_acks=-1,
     producer_linger=0.005,
+    # aiokafka fills one batch per partition while one request per broker is in flight; a send to a full batch
+    # waits for it to leave. At 16 KiB (Faust's default) a handler waited ~300 times every 2 s, 1-2 s of waits
+    # in all, and each inline commit's flush queued behind them. At 256 KiB: ~10 waits, worker p99 1.6 → 0.9 s.
+    producer_max_batch_size=256 * 1024,
     web_enabled=False,
     timezone="Asia/Shanghai",
 )
