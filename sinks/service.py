@@ -33,10 +33,11 @@ from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata
 
 from cityops.settings import Settings
-from cityops.topics import OUTPUT_TOPICS, SOURCE_TOPICS, Topic, wait_for_partitions
+from cityops.topics import Topic, wait_for_partitions
 from cityops.warehouse import connect, migrate
 from cityops.warehouse.schema import DEAD_LETTERS, tables_of
 from sinks.batch import Batch, Insert
+from sinks.config import SinkConfig
 from sinks.decode import Decoder
 from sinks.decoding import DecodingProcesses, Encoded
 from sinks.dedup import Dedup
@@ -44,20 +45,6 @@ from sinks.reconcile import top_up
 from sinks.store import Store
 
 log = logging.getLogger("cityops.sink")
-
-TOPICS: tuple[Topic, ...] = SOURCE_TOPICS + OUTPUT_TOPICS
-
-
-@dataclass
-class SinkConfig:
-    batch_rows: int = 50_000      # flush when this many messages are buffered…
-    linger_s: float = 0.5         # …or when the oldest has waited this long (the cockpit is this much behind)
-    group_id: str = "cityops-sink"
-    topics: tuple[Topic, ...] = TOPICS
-    max_backoff_s: float = 30.0
-    recent_ids: int = 200_000     # event ids remembered per source topic to drop resent events (sinks/dedup.py)
-    process_from_rows: int = 5_000  # batches this large are decoded in child processes (sinks/decoding.py)
-
 
 @dataclass
 class Stats:

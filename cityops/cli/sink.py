@@ -10,20 +10,22 @@ import typer
 from rich.console import Console
 
 from cityops.settings import get_settings
+from sinks.config import SinkConfig
 
 out = Console(stderr=True)
 
 
 def register(root: typer.Typer) -> None:
     @root.command()
-    def sink(batch_rows: int = typer.Option(50_000, min=1, help="flush after this many messages"),
-             linger: float = typer.Option(0.5, min=0.01, help="…or after the oldest waited this many seconds"),
-             group: str = typer.Option("cityops-sink", help="Kafka group id its committed offsets (the lag) are kept under"),
+    def sink(batch_rows: int = typer.Option(SinkConfig.batch_rows, min=1, help="flush after this many messages"),
+             linger: float = typer.Option(SinkConfig.linger_s, min=0.01,
+                                          help="…or after the oldest waited this many seconds"),
+             group: str = typer.Option(SinkConfig.group_id, help="Kafka group id its committed offsets (the lag) are kept under"),
              verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
         """Store every source and output topic in the warehouse: batched, idempotent, offsets committed after insert."""
         from cityops.cli.errors import UserError
         from cityops.stack.process import Managed
-        from sinks.service import SinkConfig, run
+        from sinks.service import run
         from sinks.store import Stopped
 
         s = get_settings()
