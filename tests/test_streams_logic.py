@@ -409,6 +409,30 @@ def test_table_writes_reach_the_changelog_once_per_key_at_the_flush():
     assert len(written) == 2                           # nothing changed since
 
 
+def test_a_stored_value_costs_about_its_length():
+    """The tables keep every case and window for days: a value must not hold a serialiser's spare buffer."""
+    import tracemalloc
+    from types import SimpleNamespace
+
+    from streams.state import TableKV
+
+    app = SimpleNamespace(before_flush=[], producer=None)
+    table = SimpleNamespace(app=app, changelog_topic=None, data=SimpleNamespace(data={}))
+    kv = TableKV(table)
+    value = {"case": {"description": "路灯不亮" * 60, "reporters": [f"S-{i:016x}" for i in range(20)]}}
+    size = len(orjson.dumps(value))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(1000):
+            kv.put(0, f"case-{n}", {**value, "n": n})
+        kv._decoded.clear()                            # only what the store itself holds
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held / 1000 < 1.5 * size + 200, f"{held / 1000:.0f} bytes held per {size}-byte value"
+
+
 def _commit_book(acked, committed, gaps=()):
     """The bookkeeping `BatchConsumer._new_offset` reads, for one partition."""
     from collections import defaultdict
