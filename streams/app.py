@@ -336,7 +336,8 @@ app = App(
     producer_linger=0.005,
     # aiokafka fills one batch per partition while one request per broker is in flight; a send to a full batch
     # waits for it to leave. At 16 KiB (Faust's default) a handler waited ~300 times every 2 s, 1-2 s of waits
-    # in all, and each inline commit's flush queued behind them. At 256 KiB: ~10 waits, worker p99 1.6 → 0.9 s.
+    # in all, and each inline commit's flush queued behind them. At 256 KiB ~10 waits; worker p99 1.6 → 0.9 s in
+    # one pair of `cityops bench e2e` runs.
     producer_max_batch_size=256 * 1024,
     web_enabled=False,
     timezone="Asia/Shanghai",
