@@ -216,19 +216,15 @@ def paced(bootstrap: str, rate: float, seconds: float, seed: int, end: datetime 
           ) -> tuple[int, float, float]:
     """Send at `rate` for `seconds`, stamping occurred_at/received_at with the sending moment; with `end`,
     the events keep the simulator's times, ending at `end`. Messages are serialised and partitioned up front
-    (kafka-python's partitioner hashes in Python, as its own default does): the generator shares the CPU the
-    pipeline is measured on, and per message this leaves only the stamp and the send (44 → 30 µs). Returns
-    the events sent, the rate achieved and the cores this process used while sending."""
+    (the producers' partitioner, kafka-python's default hash): the generator shares the CPU the pipeline is
+    measured on, and per message this leaves only the stamp and the send (44 → 30 µs). Returns the events
+    sent, the rate achieved and the cores this process used while sending."""
     import orjson
-    from kafka.partitioner.default import murmur2
+
+    from producers.sink import Partitioner
 
     producer = _producer(bootstrap)
-    counts: dict[str, int] = {}
-
-    def partition(topic: str, key: bytes | None) -> int | None:
-        n = counts.get(topic) or counts.setdefault(topic, len(producer.partitions_for(topic)))
-        return (murmur2(key) & 0x7FFFFFFF) % n if key is not None else None
-
+    partition = Partitioner(producer.partitions_for)
     events = []
     for t, ev in simulate(int(rate * seconds), seed, rate, end or datetime.now(timezone.utc)):
         body = ev.model_dump(mode="json", exclude_none=True)

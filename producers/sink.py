@@ -17,6 +17,29 @@ from producers.errors import SendFailed
 from producers.serde import encode
 
 
+class Partitioner:
+    """kafka-python's default partitioner (murmur2, as Java clients and Faust), cached per key: in pure Python
+    it costs more than building the event, and device ids repeat. `partitions_for` is a producer's."""
+
+    def __init__(self, partitions_for):
+        self.partitions_for = partitions_for
+        self._partitions: dict[tuple[str, bytes], int] = {}
+        self._partition_lists: dict[str, list[int]] = {}
+
+    def __call__(self, topic: str, key: bytes | None) -> int | None:
+        if key is None:
+            return None
+        p = self._partitions.get((topic, key))
+        if p is None:
+            parts = self._partition_lists.get(topic)
+            if parts is None:
+                parts = self._partition_lists[topic] = sorted(self.partitions_for(topic))
+            if len(self._partitions) > 500_000:
+                self._partitions.clear()
+            p = self._partitions[(topic, key)] = parts[(murmur2(key) & 0x7FFFFFFF) % len(parts)]
+        return p
+
+
 class KafkaSink:
     def __init__(self, bootstrap_servers: str | None = None, client_id: str = "cityops-producer",
                  linger_ms: int = 50, batch_size: int = 256 * 1024):
@@ -38,27 +61,11 @@ class KafkaSink:
         self.failed: Counter[str] = Counter()
         self.last_error: str = ""
         self._lock = threading.Lock()
-        self._partitions: dict[tuple[str, bytes], int] = {}
-        self._partition_lists: dict[str, list[int]] = {}
+        self.partition = Partitioner(self.producer.partitions_for)
 
     def send(self, topic: Topic, event: BaseModel) -> None:
         key, value = encode(topic, event)
         self.send_raw(topic.name, key, value)
-
-    def partition(self, topic: str, key: bytes | None) -> int | None:
-        """kafka-python's default partitioner (murmur2, as Java clients and Faust), cached per key:
-        in pure Python it costs more than building the event, and device ids repeat."""
-        if key is None:
-            return None
-        p = self._partitions.get((topic, key))
-        if p is None:
-            parts = self._partition_lists.get(topic)
-            if parts is None:
-                parts = self._partition_lists[topic] = sorted(self.producer.partitions_for(topic))
-            if len(self._partitions) > 500_000:
-                self._partitions.clear()
-            p = self._partitions[(topic, key)] = parts[(murmur2(key) & 0x7FFFFFFF) % len(parts)]
-        return p
 
     def send_raw(self, topic: str, key: bytes | None, value: bytes) -> None:
         fut = self.producer.send(topic, value=value, key=key, partition=self.partition(topic, key))
