@@ -382,19 +382,25 @@ def test_the_producer_buffer_flush_waits_for_the_write_being_handed_over():
     asyncio.run(scenario())
 
 
-def test_table_writes_reach_the_changelog_once_per_key_at_the_flush():
-    """A key rewritten every batch goes to the changelog once per commit with its latest value; a deletion as
-    a tombstone; a key Faust's recovery dropped (its partition moved away) is not deleted in the changelog."""
+def _table_kv(on_write):
+    """A TableKV over a stand-in Faust table: an in-memory store, changelog writes handed to `on_write`."""
     from types import SimpleNamespace
 
     from streams.state import TableKV
 
-    written: list = []
     app = SimpleNamespace(before_flush=[], producer=SimpleNamespace(
-        buffer=SimpleNamespace(put_changelog=lambda *w: written.append(w))))
+        buffer=SimpleNamespace(put_changelog=lambda *w: on_write(w))))
     table = SimpleNamespace(app=app, changelog_topic=SimpleNamespace(get_topic_name=lambda: "t-changelog"),
                             data=SimpleNamespace(data={}))
-    kv = TableKV(table)
+    return TableKV(table), table
+
+
+def test_table_writes_reach_the_changelog_once_per_key_at_the_flush():
+    """A key rewritten every batch goes to the changelog once per commit with its latest value; a deletion as
+    a tombstone; a key Faust's recovery dropped (its partition moved away) is not deleted in the changelog."""
+    written: list = []
+    kv, table = _table_kv(written.append)
+    app = table.app
     for n in range(3):
         kv.put(2, "minute", {"n": n})
     kv.put(1, "gone", {"n": 0})
@@ -412,13 +418,8 @@ def test_table_writes_reach_the_changelog_once_per_key_at_the_flush():
 def test_a_stored_value_costs_about_its_length():
     """The tables keep every case and window for days: a value must not hold a serialiser's spare buffer."""
     import tracemalloc
-    from types import SimpleNamespace
 
-    from streams.state import TableKV
-
-    app = SimpleNamespace(before_flush=[], producer=None)
-    table = SimpleNamespace(app=app, changelog_topic=None, data=SimpleNamespace(data={}))
-    kv = TableKV(table)
+    kv, _ = _table_kv(lambda w: None)
     value = {"case": {"description": "路灯不亮" * 60, "reporters": [f"S-{i:016x}" for i in range(20)]}}
     size = len(orjson.dumps(value))
     tracemalloc.start()
