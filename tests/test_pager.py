@@ -25,12 +25,15 @@ pytestmark = pytest.mark.integration
 
 
 class Receiver:
-    """Records every POST; `/flaky` answers 500 to an alert's first two POSTs, `/down` always 500, robots
-    answer like WeCom / DingTalk ({"errcode": 0})."""
+    """Records every POST; `/flaky` answers 500 to an alert's first two POSTs, `/down` always 500, `/hang`
+    answers the alert ids in `held` only once `release` is set (others at once; each group reads the whole
+    topic, earlier tests' alerts included), robots answer like WeCom / DingTalk ({"errcode": 0})."""
 
     def __init__(self):
         self.posts: list[tuple[str, dict]] = []
         self.tries: Counter = Counter()
+        self.held: set[str] = set()
+        self.release, self.hanging = threading.Event(), set()
         lock, outer = threading.Lock(), self
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,6 +45,10 @@ class Receiver:
                     outer.posts.append((self.path, body))
                     outer.tries[key] += 1
                     n = outer.tries[key]
+                if path == "/hang" and key[1] in outer.held:
+                    outer.hanging.add(key[1])
+                    outer.release.wait(120)
+                    outer.hanging.discard(key[1])
                 code = 500 if path == "/down" or (path == "/flaky" and n <= 2) else 200
                 data = json.dumps({"errcode": 0, "errmsg": "ok"} if code == 200 else {"error": "busy"}).encode()
                 self.send_response(code)
@@ -67,6 +74,7 @@ class Receiver:
 def receiver():
     r = Receiver()
     yield r
+    r.release.set()
     r.server.shutdown()
 
 
@@ -80,6 +88,7 @@ def pager(broker, subprocess_env, receiver, tmp_path):
         "水务": [{"format": "json", "url": f"{receiver.url}/json"}],
         "环卫": [{"format": "json", "url": f"{receiver.url}/flaky"}],
         "园林": [{"format": "json", "url": f"{receiver.url}/down"}],
+        "应急": [{"format": "json", "url": f"{receiver.url}/hang"}],
     }}, allow_unicode=True))
     group, procs = f"pager-test-{uuid.uuid4().hex[:8]}", []
     env = {**subprocess_env, "CITYOPS_PAGER_WEBHOOKS": str(hooks)}
@@ -212,6 +221,34 @@ def test_retries_with_backoff_then_delivered_or_gave_up(pager, receiver):
     assert receiver.tries[("/flaky", flaky.alert_id)] == 3  # one delivery, after two refusals
     time.sleep(1)
     assert receiver.tries[("/flaky", flaky.alert_id)] == 3 and len(deliveries.of(flaky.alert_id)) == 3
+
+
+def test_a_hanging_webhook_holds_only_its_own_department(pager, receiver):
+    pager("--timeout", "100")
+    hung, plain = alert("应急"), alert("水务")
+    receiver.held.add(hung.alert_id)
+    produce(hung, plain)   # same partition: 水务's alert is read after the one whose webhook hangs
+    wait_for(lambda: hung.alert_id in receiver.hanging, "the hanging webhook to be called")
+    wait_for(lambda: [b for b in receiver.bodies("/json") if b["alert_id"] == plain.alert_id], "水务's page", 30)
+    assert hung.alert_id in receiver.hanging   # paged while the other department's request still hangs
+    receiver.release.set()
+    deliveries = Deliveries()
+    wait_for(lambda: [d["status"] for d in deliveries.of(hung.alert_id)] == ["delivered"], "the hung delivery's record")
+
+
+def test_a_pager_killed_with_a_delivery_in_flight_delivers_it_after_restart(pager, receiver):
+    first = pager("--timeout", "100")
+    a = alert("应急")
+    receiver.held.add(a.alert_id)
+    produce(a)
+    wait_for(lambda: a.alert_id in receiver.hanging, "the delivery to be in flight")
+    os.kill(first.pid, signal.SIGKILL)   # its offset is committed: only the ledger's queue remembers it
+    first.wait()
+    receiver.release.set()
+    pager()
+    deliveries = Deliveries()
+    wait_for(lambda: [d["status"] for d in deliveries.of(a.alert_id)] == ["delivered"], "the resumed delivery")
+    assert receiver.tries[("/hang", a.alert_id)] == 2
 
 
 def test_a_pager_killed_after_delivering_does_not_deliver_again(pager, receiver):

@@ -10,7 +10,7 @@ import yaml
 from cityops.models.alerts import Alert, Delivery
 from streams.pager import formats
 from streams.pager.grafana import alerts_of
-from streams.pager.ledger import Ledger
+from streams.pager.ledger import Ledger, target_key
 
 ROOT = Path(__file__).parents[1]
 ALERT = Alert(alert_id="emergency_case:T-1@1", rule="emergency_case", severity="critical", department="市政",
@@ -62,6 +62,21 @@ def test_ledger_finishes_pairs_and_keeps_records_until_sent(tmp_path):
     assert again.finished("a", url) and len(again.pending()) == 2
     again.sent(again.pending()[-1][0])
     assert again.pending() == []
+
+
+def test_ledger_queues_a_delivery_once_until_it_is_finished(tmp_path):
+    led = Ledger(tmp_path / "p.sqlite")
+    url, other = "https://x/send?key=1", "https://y/hook"
+    assert led.enqueue([("a", url, b"A"), ("a", other, b"A"), ("a", url, b"A")]) == [True, True, False]
+    assert led.enqueue([("a", url, b"A")]) == [False]          # read again: already queued
+    d = dict(alert_id="a", department="市政", channel="wecom", target=formats.redact(url))
+    led.record(Delivery(**d, attempt=1, status="failed"), url)
+    assert led.queued() == [(target_key(url), b"A"), (target_key(other), b"A")]
+    led.record(Delivery(**d, attempt=2, status="delivered"), url)
+    led.close()
+    again = Ledger(tmp_path / "p.sqlite")                       # durable across a restart
+    assert again.queued() == [(target_key(other), b"A")]
+    assert again.enqueue([("a", url, b"A")]) == [False]        # finished: never queued again
 
 
 def test_compose_points_grafana_contact_points_at_the_pager():

@@ -14,6 +14,7 @@ def register(root: typer.Typer) -> None:
     def pager(
         attempts: int = typer.Option(5, min=1, help="delivery attempts per webhook before giving up"),
         backoff: float = typer.Option(1.0, min=0.0, help="seconds before the first retry (doubling, max 60)"),
+        timeout: float = typer.Option(10.0, min=0.1, help="seconds to wait for a webhook's answer"),
         max_age: float = typer.Option(3600.0, help="alerts raised longer ago than this (s) are not paged"),
         host: str = typer.Option("127.0.0.1", envvar="CITYOPS_PAGER_HOST",
                                  help="address of the Grafana webhook receiver"),
@@ -34,7 +35,7 @@ def register(root: typer.Typer) -> None:
         except ValueError as e:
             raise UserError(f"{e} (check CITYOPS_PAGER_WEBHOOKS)") from None
         p = Pager(s.bootstrap_servers, webhooks, s.data_dir / "pager" / f"{group}.sqlite",
-                  Retry(attempts=attempts, first_s=backoff), max_age_s=max_age, group_id=group)
+                  Retry(attempts=attempts, first_s=backoff, timeout_s=timeout), max_age_s=max_age, group_id=group)
         signal.signal(signal.SIGTERM, lambda *_: p.stop.set())
         signal.signal(signal.SIGINT, lambda *_: p.stop.set())
         server = None

@@ -1,9 +1,11 @@
-"""The pager loop: consume `alerts` (every partition, offsets committed under its group id), deliver each alert to its
-department's webhooks with bounded exponential-backoff retries, record every attempt, commit.
+"""The pager: consume `alerts` (every partition, offsets committed under its group id), queue each alert for each
+of its department's webhooks in the ledger, commit; one lane per webhook delivers its queue with bounded
+exponential-backoff retries and records every attempt.
 
-Once per (alert, target): the ledger (sqlite) marks a pair finished right after the webhook answered, before
-the offset commit; a pager killed in between skips the pair when the alert is read again. The remaining
-window (killed after the webhook took the message, before the ledger write) is milliseconds wide."""
+Once per (alert, target): the ledger (sqlite) marks a pair finished right after the webhook answered; an alert
+read again (a replay, a repeat) is not queued again, and a pager killed with deliveries queued resumes them
+on its next start. The remaining window (killed after the webhook took the message, before the ledger write)
+is milliseconds wide."""
 from __future__ import annotations
 
 import logging
@@ -19,7 +21,8 @@ from cityops.models.alerts import Alert, Delivery, DeliveryStatus
 from cityops.topics import ALERTS, DELIVERIES, wait_for_partitions
 from streams.alerts.rules import Webhook
 from streams.pager import formats
-from streams.pager.ledger import Ledger
+from streams.pager.lanes import Lanes
+from streams.pager.ledger import Ledger, target_key
 
 log = logging.getLogger(__name__)
 GROUP = "cityops-pager"
@@ -48,6 +51,7 @@ class Pager:
         self.producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True,
                                       linger_ms=5, client_id="cityops-pager")
         self.stop = threading.Event()
+        self.lanes = Lanes(self.deliver, self.stop)
 
     # -- records ------------------------------------------------------------------------------------
     def flush_records(self) -> None:
@@ -72,21 +76,55 @@ class Pager:
     def targets(self, department: str) -> list[Webhook]:
         return [*self.webhooks.get(department, []), *self.webhooks.get("*", [])]
 
-    def deliver(self, alert: Alert) -> None:
-        hooks = self.targets(alert.department)
-        age = (datetime.now(timezone.utc) - alert.raised_at).total_seconds()
-        if not hooks or age > self.max_age_s:
-            marker = f"none:{alert.department}"
-            if not self.ledger.finished(alert.alert_id, marker):
-                why = (f"no webhook configured for {alert.department}" if not hooks else
-                       f"stale: raised {age / 60:.0f} minutes ago, older than the pager's max age")
-                self.ledger.record(Delivery(alert_id=alert.alert_id, department=alert.department, channel="none",
-                                            target="", attempt=1, status=DeliveryStatus.gave_up, error=why),
-                                   marker)
-            return
-        for hook in hooks:
-            if not self.ledger.finished(alert.alert_id, hook.url) and not self.stop.is_set():
+    def accept(self, alerts: list[Alert]) -> None:
+        """Queue each alert for its targets in one ledger transaction (before the offsets are committed) and
+        hand the new deliveries to their lanes; an alert for a department without webhooks is given up."""
+        items, lanes = [], []
+        for alert in alerts:
+            hooks = self.targets(alert.department)
+            if not hooks:
+                marker = f"none:{alert.department}"
+                if not self.ledger.finished(alert.alert_id, marker):
+                    self._give_up(alert, None, f"no webhook configured for {alert.department}", marker)
+                continue
+            raw = alert.model_dump_json().encode()
+            for hook in hooks:
+                items.append((alert.alert_id, hook.url, raw))
+                lanes.append((hook, alert))
+        for (hook, alert), new in zip(lanes, self.ledger.enqueue(items)):
+            if new:
+                self.lanes.put(target_key(hook.url), hook, alert)
+
+    def resume(self) -> None:
+        """Deliveries queued by an earlier run that did not finish, back to their lanes."""
+        by_key = {target_key(h.url): h for hooks in self.webhooks.values() for h in hooks}
+        for key, raw in self.ledger.queued():
+            alert = Alert.model_validate_json(raw)
+            hook = by_key.get(key)
+            if hook is None:
+                self._give_up(alert, None, "webhook no longer configured (CITYOPS_PAGER_WEBHOOKS changed)",
+                              target=key)
+            else:
+                self.lanes.put(key, hook, alert)
+
+    def deliver(self, hook: Webhook, alert: Alert) -> None:
+        """One lane's delivery: attempts until the webhook takes it or the attempts are spent."""
+        try:
+            age = (datetime.now(timezone.utc) - alert.raised_at).total_seconds()
+            if age > self.max_age_s:
+                self._give_up(alert, hook, f"stale: raised {age / 60:.0f} minutes ago, older than the pager's "
+                                           "max age", hook.url)
+            else:
                 self._attempts(alert, hook)
+        except Exception:  # noqa: BLE001 — stays queued in the ledger; the lane goes on with the next alert
+            log.exception("alert %s to %s: delivery failed", alert.alert_id, formats.redact(hook.url))
+
+    def _give_up(self, alert: Alert, hook: Webhook | None, why: str, url: str | None = None, *,
+                 target: str | None = None) -> None:
+        self.ledger.record(Delivery(alert_id=alert.alert_id, department=alert.department,
+                                    channel=formats.CHANNELS[hook.format] if hook else "none",
+                                    target=formats.redact(hook.url) if hook else "", attempt=1,
+                                    status=DeliveryStatus.gave_up, error=why), url, target=target)
 
     def _attempts(self, alert: Alert, hook: Webhook) -> None:
         body = formats.body(hook.format, alert)
@@ -101,7 +139,7 @@ class Pager:
             if status != DeliveryStatus.failed:
                 return
             if self.stop.wait(self.retry.delay(attempt)):
-                return  # stopping: not finished, the next start retries it
+                return  # stopping: still queued, the next start retries it
 
     def _post(self, hook: Webhook, body: dict) -> tuple[int, str]:
         try:
@@ -121,6 +159,7 @@ class Pager:
         from kafka import KafkaConsumer
 
         self.flush_records()   # records of a previous run that the broker may not have
+        self.resume()
         consumer = KafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
             auto_offset_reset="earliest", max_poll_records=50, client_id="cityops-pager")
@@ -130,30 +169,24 @@ class Pager:
                 consumer.assign(list(partitions))   # starts from the group's committed offsets
             while not self.stop.is_set():
                 polled = consumer.poll(timeout_ms=500)
-                for records in polled.values():
-                    for rec in records:
-                        self._one(rec)
-                        if self.stop.is_set():
-                            break
-                if polled and not self.stop.is_set():
-                    self.flush_records()
-                    consumer.commit()
+                if polled:
+                    self.accept([a for records in polled.values() for rec in records if (a := _alert(rec))])
+                    consumer.commit()   # every alert polled is queued in the ledger or given up
+                self.flush_records()
         finally:
             consumer.close(autocommit=False)
+            self.lanes.join(self.retry.timeout_s + 1)
             self.flush_records()
             self.producer.close(timeout=10)
             self.http.close()
             self.ledger.close()
 
-    def _one(self, rec) -> None:
-        try:
-            alert = Alert.model_validate_json(rec.value)
-        except ValidationError as e:
-            # The streams validate what they send; the sink keeps the topic's bad messages as dead letters.
-            log.warning("alerts %d/%d: not an Alert, skipped: %s", rec.partition, rec.offset,
-                        str(e).replace("\n", " ")[:300])
-            return
-        try:
-            self.deliver(alert)
-        except Exception:  # noqa: BLE001 — one alert's bug must not stop paging the others
-            log.exception("alert %s: delivery failed", alert.alert_id)
+
+def _alert(rec) -> Alert | None:
+    try:
+        return Alert.model_validate_json(rec.value)
+    except ValidationError as e:
+        # The streams validate what they send; the sink keeps the topic's bad messages as dead letters.
+        log.warning("alerts %d/%d: not an Alert, skipped: %s", rec.partition, rec.offset,
+                    str(e).replace("\n", " ")[:300])
+        return None
