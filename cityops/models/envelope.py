@@ -45,7 +45,10 @@ class Source(StrEnum):
 
 
 class Envelope(BaseModel):
-    """Fields common to all events. Unknown fields are refused so typos surface at the producer."""
+    """Fields common to all events. Unknown fields are refused so typos surface at the producer.
+
+    Each event type narrows `source` to a Literal of its member's value, not of the member: pydantic checks a
+    Literal of enum members with a Python call per message (1.2 of a sensor reading's 9 µs of validation)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
 

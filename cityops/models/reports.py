@@ -17,7 +17,7 @@ class ReporterRole(StrEnum):
 
 
 class AppReport(Envelope):
-    source: Literal[Source.app] = Source.app
+    source: Literal[Source.app.value] = Source.app.value   # the member's value: see Envelope
     report_id: str = Field(pattern=r"^[A-Za-z0-9-]{6,40}$")
     text: str = Field(min_length=1, max_length=4000)
     photo_url: HttpUrl | None = None

@@ -29,7 +29,7 @@ UNITS: dict[SensorKind, str] = {
 
 
 class SensorEvent(Envelope):
-    source: Literal[Source.sensor] = Source.sensor
+    source: Literal[Source.sensor.value] = Source.sensor.value   # the member's value: see Envelope
     device_id: str = Field(pattern=r"^[A-Za-z0-9_.:-]{3,64}$")
     kind: SensorKind
     event: Literal["reading", "alert"] = "reading"

@@ -51,7 +51,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 
 
 class TicketEvent(Envelope):
-    source: Literal[Source.hotline] = Source.hotline
+    source: Literal[Source.hotline.value] = Source.hotline.value   # the member's value: see Envelope
     ticket_id: str = Field(pattern=r"^[A-Za-z0-9-]{6,40}$")
     status: TicketStatus
     # created
