@@ -40,8 +40,11 @@ class Ledger:
 
     def finished(self, alert_id: str, url: str) -> bool:
         with self._lock:
-            return self.db.execute("SELECT 1 FROM finished WHERE alert_id = ? AND target = ?",
-                                   (alert_id, target_key(url))).fetchone() is not None
+            return self._finished(alert_id, target_key(url))
+
+    def _finished(self, alert_id: str, key: str) -> bool:
+        return self.db.execute("SELECT 1 FROM finished WHERE alert_id = ? AND target = ?",
+                               (alert_id, key)).fetchone() is not None
 
     def enqueue(self, items: list[tuple[str, str, bytes]]) -> list[bool]:
         """Queue (alert id, url, alert JSON) deliveries in one transaction; for each, whether it is new (neither
@@ -51,9 +54,7 @@ class Ledger:
             self.db.execute("BEGIN IMMEDIATE")
             for alert_id, url, alert in items:
                 key = target_key(url)
-                done = self.db.execute("SELECT 1 FROM finished WHERE alert_id = ? AND target = ?",
-                                       (alert_id, key)).fetchone()
-                new.append(not done and self.db.execute(
+                new.append(not self._finished(alert_id, key) and self.db.execute(
                     "INSERT OR IGNORE INTO queue (alert_id, target, alert) VALUES (?, ?, ?)",
                     (alert_id, key, alert)).rowcount == 1)
         return new
