@@ -217,38 +217,33 @@ def paced(bootstrap: str, rate: float, seconds: float, seed: int, end: datetime 
           ) -> tuple[int, float, float]:
     """Send at `rate` for `seconds`, stamping occurred_at/received_at with the sending moment; with `end`,
     the events keep the simulator's times, ending at `end`. The generator shares the CPU the pipeline is
-    measured on, where a city's producers would not: messages are serialised and partitioned up front (the
-    producers' partitioner), and sent through librdkafka, 3 µs of CPU per message against kafka-python's
-    21-26 µs (the whole bench process, watchers and webhook receiver included, took 0.40 of a core at
-    5,000 events/s with kafka-python). Returns the events sent, the rate achieved and the cores this process
-    used while sending."""
+    measured on, where a city's producers would not: messages are serialised up front and sent through
+    librdkafka, 3 µs of CPU per message against kafka-python's 21-26 µs (the whole bench process, watchers and
+    webhook receiver included, took 0.40 of a core at 5,000 events/s with kafka-python). Its `murmur2_random`
+    partitioner is the producers' (kafka-python's and Java's default: the same partition for 8,000 keys
+    tried). Returns the events sent, the rate achieved and the cores this process used while sending."""
     import orjson
     from confluent_kafka import Producer
 
-    from producers.sink import Partitioner
-
-    probe = _producer(bootstrap)   # topic metadata for the partitioner
-    partition = Partitioner(probe.partitions_for)
     events = []
     for t, ev in simulate(int(rate * seconds), seed, rate, end or datetime.now(timezone.utc)):
         body = ev.model_dump(mode="json", exclude_none=True)
         if end is None:
             body["occurred_at"] = body["received_at"] = _STAMP
-        key = t.key_of(ev)
-        events.append((t.name, key, orjson.dumps(body), partition(t.name, key)))
-    probe.close()
+        events.append((t.name, t.key_of(ev), orjson.dumps(body)))
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 20,
-                         "enable.idempotence": False, "queue.buffering.max.messages": 1_000_000})
+                         "partitioner": "murmur2_random", "enable.idempotence": False,
+                         "queue.buffering.max.messages": 1_000_000})
     mark = _STAMP.encode()
     t0, cpu = time.perf_counter(), time.process_time()
-    for i, (topic, key, raw, part) in enumerate(events):
+    for i, (topic, key, raw) in enumerate(events):
         ahead = i / rate - (time.perf_counter() - t0)
         if ahead > 0.002:
             time.sleep(ahead)
             producer.poll(0)   # serves librdkafka's delivery reports, which otherwise pile up
         if end is None:
             raw = raw.replace(mark, datetime.now(timezone.utc).isoformat(timespec="milliseconds").encode())
-        producer.produce(topic, value=raw, key=key, partition=part)
+        producer.produce(topic, value=raw, key=key)
     if left := producer.flush(60):
         raise RuntimeError(f"paced load: {left} messages not delivered to the broker in 60 s")
     elapsed = time.perf_counter() - t0
