@@ -18,6 +18,7 @@ from faust.types import TP, Message
 from faust.utils.functional import consecutive_numbers
 
 from cityops.settings import get_settings
+from streams.inorder import HandledOffsets
 
 settings = get_settings()
 # The worker allocates a few objects per message and keeps its tables' state as many small dicts: with Python's
@@ -61,6 +62,45 @@ class BatchConsumer(kafka_driver.Consumer):
     def __post_init__(self) -> None:
         super().__post_init__()
         self._commit_seen: dict[TP, tuple[int, float]] = {}   # tp → (committed offset, seen there since)
+        self._handled = HandledOffsets()
+
+    async def perform_seek(self) -> None:
+        """Faust's seek of every assigned partition to its commit (after each assignment); the batch topics'
+        partitions are handled from there on, in order (streams/inorder.py). Nothing is handled meanwhile."""
+        self._handled.clear()
+        await super().perform_seek()
+        tps = [tp for tp in self.assignment() if tp.topic in self.app.batch_handlers]
+        if not tps:
+            return
+        committed = {tp: self._read_offset[tp] or 0 for tp in tps}   # what Faust's seek just set
+        starts = await self._on_broker(committed)
+        self._handled.start(starts)
+        for tp, offset in starts.items():   # what was fetched and refused while this ran is fetched again
+            await self.seek(tp, offset + _FETCH_AHEAD)
+
+    async def _on_broker(self, offsets: dict[TP, int]) -> dict[TP, int]:
+        """The offsets, except that one deleted by the retention becomes its partition's first offset (with a
+        warning: the messages before it were never handled)."""
+        earliest = await self.earliest_offsets(*offsets)
+        out = {}
+        for tp, offset in offsets.items():
+            out[tp] = max(offset, earliest.get(tp) or 0)
+            if out[tp] > offset:
+                self.log.warning("%s: offsets %d to %d were deleted by the retention before they were handled",
+                                 tp, offset, out[tp] - 1)
+        return out
+
+    async def _read_from_next_to_handle(self, ahead: dict[TP, int]) -> None:
+        """Partitions fetched from past their next offset to handle (`ahead`: tp → the offset fetched) are read
+        again from that offset."""
+        before = {tp: self._handled.next(tp) for tp in ahead}
+        needs = await self._on_broker(before)
+        for tp, need in needs.items():
+            if self._handled.next(tp) != before[tp] or tp not in self.assignment():
+                continue   # sought again meanwhile (a rebalance)
+            self.log.info("%s: fetched %d while %d is the next to handle: reading from %d", tp, ahead[tp], need, need)
+            self._handled.start({tp: need})
+            await self.seek(tp, need)
 
     async def _reread_past_stuck_commits(self, handlers) -> None:
         """A partition's commit sometimes stayed where it was for good while messages past it were on the broker:
@@ -130,6 +170,8 @@ class BatchConsumer(kafka_driver.Consumer):
         consumer_stopped, fetcher_stopped = self._stopped.is_set, fetcher._stopped.is_set
         read_offset = self._read_offset
         acks_enabled_for = self.app.topics.acks_enabled_for
+        handled = self._handled
+        admit = handled.admit
         next_look = time.monotonic() + self.STUCK_COMMIT_S
         try:
             while not (consumer_stopped() or fetcher_stopped()):
@@ -142,9 +184,15 @@ class BatchConsumer(kafka_driver.Consumer):
                 if self.should_stop:
                     continue
                 batches: dict[str, list[Message]] = defaultdict(list)
+                ahead: dict[TP, int] = {}
                 n = 0
                 async for tp, message in ait:
-                    offset, r_offset = message.offset, read_offset[tp]
+                    offset = message.offset
+                    if tp.topic in handlers and not admit(tp, offset):
+                        if tp not in ahead and handled.next(tp) is not None:
+                            ahead[tp] = offset
+                        continue
+                    r_offset = read_offset[tp]
                     if r_offset is not None and offset < r_offset:
                         # Behind what was read: a re-fetch after a seek back, or after a batch fetched before
                         # a seek. It must be acked (a rebalance forgets acks; unacked, the commit stayed behind
@@ -172,12 +220,15 @@ class BatchConsumer(kafka_driver.Consumer):
                     if not self.flow_active:  # rebalancing: forget the rest, it is fetched again
                         for m in messages:
                             read_offset.pop(TP(m.topic, m.partition), None)
+                            handled.unhandle(TP(m.topic, m.partition), m.offset)
                         continue
                     await handlers[topic](messages)
                     for m in messages:
                         if _LOSE_ACK_AT and _lose_this_ack(m):
                             continue
                         self.ack(m)
+                if ahead:
+                    await self._read_from_next_to_handle(ahead)
                 if self._commit_every is not None and self._n_acked >= self._commit_every:
                     self._n_acked = 0
                     await self.commit()
@@ -196,6 +247,10 @@ class BatchConsumer(kafka_driver.Consumer):
         finally:
             self.diag.unset_flag("FETCHING")
 
+
+# Fault injection (tests/test_restart_streams.py): after each seek to the commits, the batch topics' partitions
+# are fetched from this many offsets past them, as a fetch made before that seek once was.
+_FETCH_AHEAD = int(os.environ.get("CITYOPS_WORKER_FETCH_AHEAD", "0"))
 
 # Fault injection for the lost-ack test: on each partition, the N-th to N+4-th messages handled are never
 # acked. Five in a row on one partition, because Faust's commit steps over a single gap and its fetch
