@@ -79,6 +79,28 @@ def test_ledger_queues_a_delivery_once_until_it_is_finished(tmp_path):
     assert again.enqueue([("a", url, b"A")]) == [False]        # finished: never queued again
 
 
+def test_ledger_forgets_finished_marks_once_their_alerts_cannot_be_read_again(tmp_path):
+    import sqlite3
+    import time
+
+    from streams.pager.ledger import FINISHED_KEEP_S
+
+    old = tmp_path / "old.sqlite"    # a ledger written before finished marks had a time
+    db = sqlite3.connect(old)
+    db.execute("CREATE TABLE finished (alert_id TEXT, target TEXT, status TEXT, PRIMARY KEY (alert_id, target))")
+    db.execute("INSERT INTO finished VALUES ('a', ?, 'delivered')", (target_key("https://x/send?key=1"),))
+    db.commit()
+    db.close()
+    led = Ledger(old)
+    assert led.finished("a", "https://x/send?key=1") and led.forget_finished() == 0   # kept the whole period
+    d = dict(alert_id="b", department="市政", channel="wecom", target="x")
+    led.record(Delivery(**d, attempt=1, status="delivered"), "https://x/send?key=1")
+    led.db.execute("UPDATE finished SET at = ? WHERE alert_id = 'a'", (time.time() - FINISHED_KEEP_S - 1,))
+    assert led.forget_finished() == 1
+    assert not led.finished("a", "https://x/send?key=1") and led.finished("b", "https://x/send?key=1")
+    assert FINISHED_KEEP_S > 2 * 7 * 86400   # beyond the alerts topic's retention and a segment roll
+
+
 def test_compose_points_grafana_contact_points_at_the_pager():
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     base = services["grafana"]["environment"]["CITYOPS_PAGER_URL"]

@@ -10,15 +10,25 @@ resends the identical record; readers dedupe on the whole record). Targets are k
 URL (two robots of one department differ only in their token; the tokens stay out of this file).
 
 Every lane thread and the consumer loop share one connection under a lock: each write is one short
-transaction, fsynced (`synchronous=FULL`, ~5 ms here) so that a finished mark survives a power cut."""
+transaction, fsynced (`synchronous=FULL`, ~5 ms here) so that a finished mark survives a power cut.
+
+A finished mark is kept as long as its alert can be read again, then forgotten (`forget_finished`): before,
+the table grew by a row per alert and target for as long as the pager ran."""
 from __future__ import annotations
 
 import hashlib
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from cityops.models.alerts import Delivery
+from cityops.topics import ALERTS
+
+# An alert can be read again for its topic's retention, plus up to one segment roll: Kafka deletes a segment
+# only once its newest record is past the retention, and rolls one at the latest after as long (segment.ms,
+# 7 days by default).
+FINISHED_KEEP_S = 2 * ALERTS.retention_ms / 1000 + 86400
 
 
 def target_key(url: str) -> str:
@@ -33,7 +43,12 @@ class Ledger:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("CREATE TABLE IF NOT EXISTS finished (alert_id TEXT, target TEXT, status TEXT, "
-                        "PRIMARY KEY (alert_id, target))")
+                        "at REAL, PRIMARY KEY (alert_id, target))")
+        if "at" not in {row[1] for row in self.db.execute("PRAGMA table_info(finished)")}:
+            # A ledger from before `at`: its marks count as finished now (kept for the whole period).
+            with self.db:
+                self.db.execute("ALTER TABLE finished ADD COLUMN at REAL")
+                self.db.execute("UPDATE finished SET at = ?", (time.time(),))
         self.db.execute("CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, record BLOB)")
         self.db.execute("CREATE TABLE IF NOT EXISTS queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, alert_id TEXT, "
                         "target TEXT, alert BLOB, UNIQUE (alert_id, target))")
@@ -72,8 +87,14 @@ class Ledger:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("INSERT INTO outbox (record) VALUES (?)", (d.model_dump_json().encode(),))
             if key is not None and d.status != "failed":
-                self.db.execute("INSERT OR IGNORE INTO finished VALUES (?, ?, ?)", (d.alert_id, key, d.status))
+                self.db.execute("INSERT OR IGNORE INTO finished VALUES (?, ?, ?, ?)",
+                                (d.alert_id, key, d.status, time.time()))
                 self.db.execute("DELETE FROM queue WHERE alert_id = ? AND target = ?", (d.alert_id, key))
+
+    def forget_finished(self, keep_s: float = FINISHED_KEEP_S) -> int:
+        """Drop the finished marks older than `keep_s` (their alerts cannot be read again); how many."""
+        with self._lock, self.db:
+            return self.db.execute("DELETE FROM finished WHERE at < ?", (time.time() - keep_s,)).rowcount
 
     def pending(self) -> list[tuple[int, bytes]]:
         with self._lock:

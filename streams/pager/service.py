@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +27,7 @@ from streams.pager.ledger import Ledger, target_key
 
 log = logging.getLogger(__name__)
 GROUP = "cityops-pager"
+FORGET_EVERY_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ class Pager:
 
         self.flush_records()   # records of a previous run that the broker may not have
         self.resume()
+        forget_at = 0.0
         consumer = KafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=self.group_id, enable_auto_commit=False,
             auto_offset_reset="earliest", max_poll_records=50, client_id="cityops-pager")
@@ -173,6 +176,10 @@ class Pager:
                     self.accept([a for records in polled.values() for rec in records if (a := _alert(rec))])
                     consumer.commit()   # every alert polled is queued in the ledger or given up
                 self.flush_records()
+                if time.monotonic() >= forget_at:
+                    forget_at = time.monotonic() + FORGET_EVERY_S
+                    if n := self.ledger.forget_finished():
+                        log.info("forgot %d finished deliveries whose alerts can no longer be read again", n)
         finally:
             consumer.close(autocommit=False)
             self.lanes.join(self.retry.timeout_s + 1)
