@@ -1,7 +1,8 @@
 """Faults while the pipeline runs: kill -9 of the worker, kill -9 of the sink, a broker stop/start, and the
 warehouse unavailable for 30 s. After recovery the warehouse must hold exactly what was produced: every
 event once (count = distinct), every case version once (FINAL count = distinct (case, version)), and no event applied twice (no two versions
-of a case with the same event and the same state).
+of a case with the same event and the same state); every minute count on the broker must be what a worker
+that never stopped computes (tests/oracle.py).
 
 Each scenario: its own warehouse directory and sink group on the session's broker, a worker and a sink as
 subprocesses under a small supervisor (restarts a process that died, as compose's restart policy does;
@@ -24,6 +25,7 @@ from kafka import KafkaProducer
 
 from bench.pipeline import Pipeline, alive, query, wait_caught_up
 from bench.webhook import Receiver, pager_argv, pager_env
+from tests.oracle import count_errors, expected, minute_counts, wait_drained
 
 pytestmark = pytest.mark.integration
 
@@ -106,6 +108,8 @@ def run_with_fault(name: str, stack_env, tmp_path_factory, fault) -> dict:
         sender.join(timeout=SECONDS + 240)
         assert produced.is_set(), "the producer did not finish"
         pipe.wait_processed(timeout=300, fail_fast=False)
+        wait_drained(pipe.bootstrap, lambda: True, timeout=120)   # the minute counts' timers emitted too
+        wrong_counts = count_errors(minute_counts(pipe.bootstrap), expected(pipe.bootstrap)[0])
         if pager:
             wait_caught_up(pipe.bootstrap, f"fault-{name}-pager", ["alerts"], 120)
             receiver.wait_quiet(2.0)
@@ -129,7 +133,7 @@ def run_with_fault(name: str, stack_env, tmp_path_factory, fault) -> dict:
     })
     raised = [a for a, in rows["raised"]]
     return {"counts": counts, "rows": rows, "restarts": sup.restarts, "logs": {n: pipe.log(n) for n in pipe.procs},
-            "delivered": receiver.delivered(raised) if pager else None}
+            "delivered": receiver.delivered(raised) if pager else None, "wrong_counts": wrong_counts}
 
 
 def assert_exact(r: dict) -> None:
@@ -147,6 +151,11 @@ def assert_exact(r: dict) -> None:
     assert count == versions == applied, \
         f"case history: {count} rows, {versions} distinct versions, {applied} distinct states — an event " \
         f"applied twice (restarts {r['restarts']})"
+    # Every minute count on the broker (this scenario's and the earlier tests') is what a worker that never
+    # stopped computes: a lost or doubled count shows here, not in the raw rows.
+    wrong = r["wrong_counts"]
+    assert not wrong, f"{len(wrong)} minute cells wrong (cell → (worker, oracle)), e.g. " \
+                      f"{dict(list(wrong.items())[:5])} (restarts {r['restarts']})"
     alerts, distinct_alerts = map(int, r["rows"]["alerts"][0])
     assert alerts == distinct_alerts
     if r["delivered"] is not None:      # the pager is part of this checkout: every alert reached the webhook once

@@ -11,95 +11,13 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import KafkaAdminClient
-from kafka.errors import KafkaError
+from kafka import KafkaProducer
 
 from cityops.stack.process import Managed
-from cityops.topics import AGGREGATES, CASES, DEADLETTERS, INCIDENTS, INTERNAL_TOPICS, SOURCE_TOPICS
+from cityops.topics import CASES, DEADLETTERS, INCIDENTS
+from tests.oracle import count_errors, expected, lag, minute_counts, read_all, wait_drained
 
 pytestmark = pytest.mark.integration
-GROUP = "cityops-streams"
-CONSUMED = [t.name for t in SOURCE_TOPICS + INTERNAL_TOPICS]
-
-
-def read_all(bootstrap: str, topic: str) -> list:
-    c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000)
-    parts = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic)]
-    c.assign(parts)
-    c.seek_to_beginning()
-    ends = c.end_offsets(parts)
-    out = []
-    while any(c.position(tp) < ends[tp] for tp in parts):
-        for tp, msgs in c.poll(timeout_ms=1000).items():
-            out += msgs
-    c.close()
-    return out
-
-
-def lag(bootstrap: str, per_partition: bool = False):
-    """Messages of the consumed topics the worker has not committed yet (by partition: those that lag)."""
-    probe = KafkaConsumer(bootstrap_servers=bootstrap)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        parts = [TopicPartition(t, p) for t in CONSUMED for p in probe.partitions_for_topic(t)]
-        ends = probe.end_offsets(parts)
-        try:
-            done = admin.list_group_offsets(GROUP).get(GROUP, {})
-        except KafkaError:
-            done = {}
-        behind = {f"{tp.topic}/{tp.partition}": end - (done[tp].offset if tp in done else 0)
-                  for tp, end in ends.items()}
-        return {k: n for k, n in behind.items() if n} if per_partition else sum(behind.values())
-    finally:
-        probe.close()
-        admin.close()
-
-
-def wait_drained(bootstrap: str, worker: Managed, timeout: float = 300) -> None:
-    """No lag on any consumed topic for several checks in a row (timers emit every 2 s)."""
-    deadline, quiet = time.monotonic() + timeout, 0
-    while time.monotonic() < deadline:
-        assert worker.pid() is not None, "the worker died"
-        quiet = quiet + 1 if lag(bootstrap) == 0 else 0
-        if quiet >= 6:
-            return
-        time.sleep(1.0)
-    raise AssertionError(f"the worker did not drain its input: {lag(bootstrap, per_partition=True)} behind")
-
-
-def expected(bootstrap: str):
-    """What a worker that never stopped computes: the pure intake over every source message, in order."""
-    from cityops.taxonomy import load_taxonomy
-    from streams.aggregates.windows import MinuteCounts
-    from streams.classify import Classifier
-    from streams.intake import Intake
-    from streams.placement import default_placer
-    from streams.sensors.limits import load_limits
-    from streams.state import DictKV
-
-    kv = DictKV()
-    run = Intake(placer=default_placer(), classifier=Classifier.default(), taxonomy=load_taxonomy(),
-                 counts=MinuteCounts(kv), devices=DictKV(), limits=load_limits(), pii_key="x")
-    cases, status, dead = set(), {}, 0
-    for t in SOURCE_TOPICS:
-        handle = {"hotline.tickets": run.hotline, "app.reports": run.app, "sensor.events": run.sensor}[t.name]
-        for m in sorted(read_all(bootstrap, t.name), key=lambda m: (m.partition, m.offset)):
-            for topic, key, value in handle(m.value, m.key, m.topic, m.partition, m.offset):
-                if topic == "streams.case-candidates":
-                    cases.add(orjson.loads(value)["case"]["case_id"])
-                elif topic == "streams.case-commands":
-                    ev = orjson.loads(value)["event"]
-                    status[ev["ticket_id"]] = ev["status"]
-                elif topic == "deadletters":
-                    dead += 1
-            run.counts.flush()
-    cells: Counter = Counter()  # late events (past the grace period) are not counted, as in the worker
-    for key, entry in kv.items():
-        for cell, (n, _) in entry.get("cells", {}).items():
-            street, source, label = cell.split("|", 2)
-            cells[(entry["minute"], entry["district"], street, source, label)] += n
-    return cells, cases, status, dead
 
 
 def produce(bootstrap: str, seed: int, n: int, minutes: int) -> None:
@@ -142,7 +60,7 @@ def test_worker_killed_mid_stream_comes_out_as_if_it_never_stopped(broker, subpr
         time.sleep(1)
         assert lag(bootstrap) > 0, "the worker finished before it could be killed mid-stream"
         worker.start(cli, logs / "streams-worker-2.log", env=subprocess_env)
-        wait_drained(bootstrap, worker)
+        wait_drained(bootstrap, lambda: worker.pid() is not None)
     finally:
         worker.stop()
     for n in (1, 2):
@@ -163,7 +81,7 @@ def test_a_fetch_from_past_the_commit_is_read_from_the_commit(broker, subprocess
     worker.start([sys.executable, "-m", "cityops", "worker", "--loglevel", "info"], log,
                  env={**subprocess_env, "CITYOPS_WORKER_FETCH_AHEAD": "300"})
     try:
-        wait_drained(bootstrap, worker)
+        wait_drained(bootstrap, lambda: worker.pid() is not None)
     finally:
         worker.stop()
     text = log.read_text(errors="replace")
@@ -177,12 +95,7 @@ def assert_as_if_never_stopped(bootstrap: str) -> None:
     message on it."""
     cells, case_ids, status, dead = expected(bootstrap)
 
-    counts = {}
-    for m in read_all(bootstrap, AGGREGATES.name):  # keyed by district: per cell, the last one wins
-        v = orjson.loads(m.value)
-        minute = int(datetime.fromisoformat(v["minute"]).timestamp())
-        counts[(minute, v["district_code"], v["street_code"], v["source"], v["label"])] = v["count"]
-    assert counts == dict(cells)
+    assert count_errors(minute_counts(bootstrap), cells) == {}
 
     latest = {}
     for m in read_all(bootstrap, CASES.name):

@@ -1,0 +1,112 @@
+"""The streams oracle: what a worker that never stopped computes from every source message on the broker,
+and the worker's outputs there to compare with (tests/test_restart_streams.py, tests/test_faults.py)."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import datetime
+from typing import Callable
+
+import orjson
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaError
+
+from cityops.topics import AGGREGATES, INTERNAL_TOPICS, SOURCE_TOPICS
+
+GROUP = "cityops-streams"
+CONSUMED = [t.name for t in SOURCE_TOPICS + INTERNAL_TOPICS]
+
+
+def read_all(bootstrap: str, topic: str) -> list:
+    c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000)
+    parts = [TopicPartition(topic, p) for p in c.partitions_for_topic(topic)]
+    c.assign(parts)
+    c.seek_to_beginning()
+    ends = c.end_offsets(parts)
+    out = []
+    while any(c.position(tp) < ends[tp] for tp in parts):
+        for tp, msgs in c.poll(timeout_ms=1000).items():
+            out += msgs
+    c.close()
+    return out
+
+
+def lag(bootstrap: str, per_partition: bool = False):
+    """Messages of the consumed topics the worker has not committed yet (by partition: those that lag)."""
+    probe = KafkaConsumer(bootstrap_servers=bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        parts = [TopicPartition(t, p) for t in CONSUMED for p in probe.partitions_for_topic(t)]
+        ends = probe.end_offsets(parts)
+        try:
+            done = admin.list_group_offsets(GROUP).get(GROUP, {})
+        except KafkaError:
+            done = {}
+        behind = {f"{tp.topic}/{tp.partition}": end - (done[tp].offset if tp in done else 0)
+                  for tp, end in ends.items()}
+        return {k: n for k, n in behind.items() if n} if per_partition else sum(behind.values())
+    finally:
+        probe.close()
+        admin.close()
+
+
+def wait_drained(bootstrap: str, alive: Callable[[], bool], timeout: float = 300) -> None:
+    """No lag on any consumed topic for several checks in a row (timers emit every 2 s)."""
+    deadline, quiet = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline:
+        assert alive(), "the worker died"
+        quiet = quiet + 1 if lag(bootstrap) == 0 else 0
+        if quiet >= 6:
+            return
+        time.sleep(1.0)
+    raise AssertionError(f"the worker did not drain its input: {lag(bootstrap, per_partition=True)} behind")
+
+
+def expected(bootstrap: str):
+    """What a worker that never stopped computes: the pure intake over every source message, in order."""
+    from cityops.taxonomy import load_taxonomy
+    from streams.aggregates.windows import MinuteCounts
+    from streams.classify import Classifier
+    from streams.intake import Intake
+    from streams.placement import default_placer
+    from streams.sensors.limits import load_limits
+    from streams.state import DictKV
+
+    kv = DictKV()
+    run = Intake(placer=default_placer(), classifier=Classifier.default(), taxonomy=load_taxonomy(),
+                 counts=MinuteCounts(kv), devices=DictKV(), limits=load_limits(), pii_key="x")
+    cases, status, dead = set(), {}, 0
+    for t in SOURCE_TOPICS:
+        handle = {"hotline.tickets": run.hotline, "app.reports": run.app, "sensor.events": run.sensor}[t.name]
+        for m in sorted(read_all(bootstrap, t.name), key=lambda m: (m.partition, m.offset)):
+            for topic, key, value in handle(m.value, m.key, m.topic, m.partition, m.offset):
+                if topic == "streams.case-candidates":
+                    cases.add(orjson.loads(value)["case"]["case_id"])
+                elif topic == "streams.case-commands":
+                    ev = orjson.loads(value)["event"]
+                    status[ev["ticket_id"]] = ev["status"]
+                elif topic == "deadletters":
+                    dead += 1
+            run.counts.flush()
+    cells: Counter = Counter()  # late events (past the grace period) are not counted, as in the worker
+    for key, entry in kv.items():
+        for cell, (n, _) in entry.get("cells", {}).items():
+            street, source, label = cell.split("|", 2)
+            cells[(entry["minute"], entry["district"], street, source, label)] += n
+    return cells, cases, status, dead
+
+
+def minute_counts(bootstrap: str) -> dict:
+    """The worker's MinuteCounts on the broker, keyed by district: per cell, the last one wins."""
+    counts = {}
+    for m in read_all(bootstrap, AGGREGATES.name):
+        v = orjson.loads(m.value)
+        minute = int(datetime.fromisoformat(v["minute"]).timestamp())
+        counts[(minute, v["district_code"], v["street_code"], v["source"], v["label"])] = v["count"]
+    return counts
+
+
+def count_errors(got: dict, want: Counter) -> dict:
+    """Cells whose count differs: cell → (the worker's, the oracle's)."""
+    return {k: (got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)}
