@@ -1,5 +1,6 @@
-"""The whole streams path on the real broker, with the worker SIGKILLed mid-stream and restarted: case states
-and minute counts must come out as if it had never stopped (no event lost, none counted twice)."""
+"""The whole streams path on the real broker, with a worker SIGKILLed mid-stream (restarted, or its partitions
+taken over by the other worker) or fetching from past its commits: case states and minute counts must come out
+as if it had never stopped (no event lost, none counted twice)."""
 from __future__ import annotations
 
 import os
@@ -87,6 +88,31 @@ def test_a_fetch_from_past_the_commit_is_read_from_the_commit(broker, subprocess
     text = log.read_text(errors="replace")
     assert "Traceback" not in text
     assert "is the next to handle: reading from" in text, "the injected fetch past the commit did not happen"
+    assert_as_if_never_stopped(bootstrap)
+
+
+def test_two_workers_one_killed_mid_stream_come_out_as_if_neither_stopped(broker, subprocess_env, stack_env,
+                                                                         tmp_path):
+    """The survivor takes the killed worker's partitions over (a rebalance: its tables recover them from the
+    changelogs) and reads them from the killed worker's commits."""
+    from bench.pipeline import Pipeline
+    from cityops.settings import get_settings
+
+    bootstrap = get_settings().bootstrap_servers
+    produce(bootstrap, seed=13, n=12_000, minutes=12)
+    pipe = Pipeline(subprocess_env, tmp_path)
+    total = lag(bootstrap)
+    try:
+        pipe.start_worker("worker-1")
+        pipe.start_worker("worker-2")
+        deadline = time.monotonic() + 180
+        while lag(bootstrap) > total * 0.6 and time.monotonic() < deadline:  # part-way through
+            time.sleep(0.2)
+        os.kill(pipe.pid("worker-2"), signal.SIGKILL)
+        wait_drained(bootstrap, lambda: pipe.pid("worker-1") is not None)
+    finally:
+        pipe.stop()
+    assert "Traceback" not in pipe.log("worker-1") + pipe.log("worker-2")
     assert_as_if_never_stopped(bootstrap)
 
 
