@@ -288,9 +288,15 @@ def test_case_clock_forgets_cases_nothing_can_change_and_tickets_idle_for_months
         return {"p": 0, "hl": 5, "reporters": [], "pending": [[5, ev]]}
     kv.put(0, "T-WAITING", waiting(30))
     kv.put(0, "T-WAITED", waiting(91))
+    # Co-reporters of a case whose opening never came: idle from the first scan that finds them alone.
+    kv.put(0, "A-REPORTERS", {"p": 0, "hl": -1, "reporters": ["A-2"], "pending": []})
     clock.tick(kv, t, lambda p: True, "a")
-    assert sorted(k for k, _ in kv.items()) == ["APP-NOT-DUE", "APP-RECENT", "T-OPEN", "T-WAITING"]
+    assert sorted(k for k, _ in kv.items()) == ["A-REPORTERS", "APP-NOT-DUE", "APP-RECENT", "T-OPEN", "T-WAITING"]
     assert clock.deleted == 4
+    clock.tick(kv, t + timedelta(days=89), lambda p: True, "b")
+    assert kv.get("A-REPORTERS") is not None
+    clock.tick(kv, t + timedelta(days=91), lambda p: True, "c")
+    assert kv.get("A-REPORTERS") is None
 
 
 def test_cases_agent_feeds_the_clock(sent, monkeypatch):

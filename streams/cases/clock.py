@@ -37,8 +37,11 @@ def expired(state: dict, now: datetime, retain_s: float = RETAIN_S, idle_s: floa
     app-report and device-alert cases never closed, so they never left the table: the worker's memory and
     every recovery from the changelog grew for as long as the city ran."""
     case = state.get("case")
-    if case is None:   # lifecycle events waiting for a ticket's opening (dead-lettered, say): idle since the newest
+    if case is None:   # lifecycle events or co-reporters waiting for a case's opening (dead-lettered, say): idle
+        # since the newest event, or since a scan first found co-reporters alone (their commands carry no time)
         waited = [datetime.fromisoformat(ev["received_at"]).timestamp() for _, ev in state.get("pending") or ()]
+        if state.get("since"):
+            waited.append(datetime.fromisoformat(state["since"]).timestamp())
         return bool(waited) and now.timestamp() - max(waited) > idle_s
     idle = now.timestamp() - datetime.fromisoformat(case["processed_at"]).timestamp()
     final = case["status"] == "closed" or (case["source"] != "hotline" and due_ts(state) is None)
@@ -88,6 +91,8 @@ class CaseClock:
             if expired(state, now, self.retain_s, self.idle_s):
                 kv.delete(p, cid)
                 self.deleted += 1
+            elif state.get("case") is None and not state.get("pending") and not state.get("since"):
+                kv.put(p, cid, {**state, "since": now.isoformat()})   # idle from now on: kept forever before
             else:
                 self.note(cid, state)
         heapq.heapify(self.heap)
