@@ -194,10 +194,10 @@ class BatchConsumer(kafka_driver.Consumer):
                         continue
                     r_offset = read_offset[tp]
                     if r_offset is not None and offset < r_offset:
-                        # Behind what was read: a re-fetch after a seek back, or after a batch fetched before
-                        # a seek. It must be acked (a rebalance forgets acks; unacked, the commit stayed behind
-                        # it for good: test_faults), and a batch topic's message is handled again too (the
-                        # handlers are idempotent on replay): a stale batch's false gap may cover it unhandled.
+                        # Behind what was read: a re-fetch after a seek back. It must be acked (a rebalance
+                        # forgets acks; unacked, the commit stayed behind it for good: test_faults), and a batch
+                        # topic's message (admitted above: a replay or the next offset) is handled again too,
+                        # the handlers being idempotent on replay.
                         if tp.topic not in handlers:
                             self.ack(message)
                             continue
