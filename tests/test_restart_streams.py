@@ -36,6 +36,13 @@ def produce(bootstrap: str, seed: int, n: int, minutes: int) -> None:
     producer.close()
 
 
+def wait_part_way(bootstrap: str, total: int) -> None:
+    """Until 40 % of the `total` messages the worker had to handle are committed (at most 3 minutes)."""
+    deadline = time.monotonic() + 180
+    while lag(bootstrap) > total * 0.6 and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 # Real losses it found: a replay that emitted nothing (fixed in streams/cases/lifecycle.py), minute counts
 # short when an offset commit passed a buffered state write (streams/app.py DrainingBuffer), and case
 # candidates dropped by Faust's stream path during the restart's seek, with the internal-topic fetch stall
@@ -54,9 +61,7 @@ def test_worker_killed_mid_stream_comes_out_as_if_it_never_stopped(broker, subpr
     total = lag(bootstrap)
     worker.start(cli, logs / "streams-worker-1.log", env=subprocess_env)
     try:
-        deadline = time.monotonic() + 180
-        while lag(bootstrap) > total * 0.6 and time.monotonic() < deadline:  # part-way through
-            time.sleep(0.2)
+        wait_part_way(bootstrap, total)
         os.killpg(worker.pid(), signal.SIGKILL)
         time.sleep(1)
         assert lag(bootstrap) > 0, "the worker finished before it could be killed mid-stream"
@@ -105,9 +110,7 @@ def test_two_workers_one_killed_mid_stream_come_out_as_if_neither_stopped(broker
     try:
         pipe.start_worker("worker-1")
         pipe.start_worker("worker-2")
-        deadline = time.monotonic() + 180
-        while lag(bootstrap) > total * 0.6 and time.monotonic() < deadline:  # part-way through
-            time.sleep(0.2)
+        wait_part_way(bootstrap, total)
         os.kill(pipe.pid("worker-2"), signal.SIGKILL)
         wait_drained(bootstrap, lambda: pipe.pid("worker-1") is not None)
     finally:
