@@ -467,3 +467,28 @@ def test_the_commit_takes_the_run_of_acked_offsets_however_often_each_was_acked(
     assert BatchConsumer._new_offset(book, tp) == commit
     assert book._acked[tp] == left
     assert book._acked_index[tp] <= set(left)
+
+
+def test_a_seek_runs_on_the_consumer_thread_not_beside_its_fetch():
+    """aiokafka's seek deletes the partition's fetched records; from the worker's main thread that raced the
+    consumer thread's `fetched_records` (KeyError, the worker crashed in a bench drain)."""
+    import asyncio
+    import threading
+    from types import SimpleNamespace
+
+    from faust.types import TP
+
+    from streams.app import BatchConsumer
+
+    ran_on, consumer_thread = [], threading.Thread(target=lambda: None, name="consumer")
+
+    async def call_thread(fun, *args):
+        consumer_thread.run = lambda: fun(*args)
+        consumer_thread.start()
+        consumer_thread.join()
+
+    book = SimpleNamespace(_thread=SimpleNamespace(
+        call_thread=call_thread, seek=lambda tp, offset: ran_on.append((threading.current_thread().name, tp, offset))))
+    tp = TP("sensor.events", 0)
+    asyncio.run(BatchConsumer._seek(book, tp, 1016))
+    assert ran_on == [("consumer", tp, 1016)]
