@@ -64,6 +64,7 @@ class Messages:
 class Batch:
     topics: dict[str, Messages] = field(default_factory=dict)
     size: int = 0
+    started: float = 0.0          # time.monotonic() when its first message was polled
 
     def add(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> None:
         m = self.topics.get(topic)

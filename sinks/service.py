@@ -171,7 +171,7 @@ class Sink:
                 if self.pending:
                     self.resume()
                 if len(self.batch) and started is None:
-                    started = time.monotonic()
+                    started = self.batch.started = time.monotonic()
                 # Past the linger, a batch waits while the writer is still busy and takes in what arrives
                 # meanwhile: one insert per table for all of it, where a batch queued behind the writer
                 # blocked this loop's polling and then made a second, small insert per table.
@@ -233,11 +233,14 @@ class Sink:
         self.stats.duplicates = self.dedup.dropped
         return inserts
 
-    def _store(self, batch: Batch, inserts: list[Insert]) -> None:
-        """Writer thread: the inserts of one batch, in order, each retried until stored or refused."""
+    def _store(self, batch: Batch, inserts: list[Insert]) -> float:
+        """Writer thread: the inserts of one batch, in order, each retried until stored or refused; the
+        seconds it took."""
+        t0 = time.monotonic()
         for ins in inserts:
             self._count(ins, self.store.insert(ins, batch, self._on_wait))
             _crash_point()
+        return time.monotonic() - t0
 
     def _on_wait(self, waiting: bool) -> None:
         if waiting:
@@ -256,7 +259,7 @@ class Sink:
         paused = False
         while True:
             try:
-                future.result(timeout=0.2)   # raises what the writer raised (Stopped: nothing committed)
+                took = future.result(timeout=0.2)   # raises what the writer raised (Stopped: nothing committed)
                 break
             except FutureTimeout:
                 if self.warehouse_down.is_set():
@@ -273,7 +276,10 @@ class Sink:
             log.warning("offset commit refused after storing (%s); the warehouse offsets still hold", e)
         self.stats.messages += len(batch)
         self.stats.batches += 1
-        log.info("stored %d messages in %d inserts", len(batch), inserts)
+        now = time.monotonic()
+        # How far the cockpit is behind: the first message's wait from its poll to this commit.
+        log.info("stored %d messages in %d inserts: %.0f ms inserting, committed %.0f ms after the first was polled",
+                 len(batch), inserts, took * 1000, (now - batch.started) * 1000)
 
     def _add(self, polled) -> None:
         for records in polled.values():
