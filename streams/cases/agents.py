@@ -18,7 +18,7 @@ from streams.state import TableKV
 from streams.timers import guarded
 
 OVERDUE_CHECK_S = 5.0
-cases_kv = TableKV(case_table)
+cases_kv = TableKV(case_table, cache=False)   # a case is read a few times in its life
 dedup_kv = TableKV(dedup_table)
 clock = CaseClock()
 
