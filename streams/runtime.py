@@ -1,6 +1,7 @@
 """What the agents share in one worker: the state tables, the intake, and sending outputs in batches."""
 from __future__ import annotations
 
+import gc
 from functools import lru_cache, partial
 from typing import Callable
 
@@ -90,3 +91,14 @@ def owned(source_names=tuple(t.name for t in SOURCE_TOPICS)) -> set[str]:
 
 def owns(topic: str, partition: int) -> bool:
     return any(tp.topic == topic and tp.partition == partition for tp in app.consumer.assignment())
+
+
+@app.task
+async def _freeze_startup_heap() -> None:
+    """Every object made so far (modules, the city registry, the classifier and the placement index, Faust's
+    services) lives as long as the worker: moved out of the cyclic collector's reach, a full collection
+    walks only what came after. Full collections came every 1-2 minutes at 5,000 events/s and stalled the
+    worker 190-270 ms; with these ~126,000 objects frozen, 123 ms (one latency run)."""
+    intake()
+    gc.collect()
+    gc.freeze()
