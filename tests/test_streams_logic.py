@@ -512,3 +512,17 @@ def test_the_case_states_stay_bytes_and_give_the_collector_nothing_to_walk():
         assert kv.get(f"RX{n}")["hl"] == n
     gc.collect()
     assert len(gc.get_objects()) - before < 100
+
+
+def test_the_worker_freezes_its_startup_heap():
+    """Full collections walk only what came after start-up (the registry, classifier and modules are frozen)."""
+    import asyncio
+    import gc
+
+    from streams import runtime
+
+    try:
+        asyncio.run(runtime._freeze_startup_heap())
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
