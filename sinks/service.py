@@ -158,28 +158,27 @@ class Sink:
         self.assign()
         try:
             self.decoding.start()
-            started = None
             looked = time.monotonic()
             while not self.stop.is_set():
                 if time.monotonic() - looked > NEW_PARTITIONS_EVERY_S:
                     self.assign()
                     looked = time.monotonic()
-                wait_ms = 200 if started is None else int((self.config.linger_s - (time.monotonic() - started)) * 1000)
+                started = self.batch.started   # 0 until the batch holds a message
+                wait_ms = int((self.config.linger_s - (time.monotonic() - started)) * 1000) if started else 200
                 # Past the linger while the writer is busy: look at it again soon, without spinning.
                 self._add(self.consumer.poll(timeout_ms=min(max(wait_ms, WRITER_CHECK_MS), 200),
                                              max_records=self.config.batch_rows))
                 if self.pending:
                     self.resume()
-                if len(self.batch) and started is None:
-                    started = self.batch.started = time.monotonic()
+                if len(self.batch) and not self.batch.started:
+                    self.batch.started = time.monotonic()
                 # Past the linger, a batch waits while the writer is still busy and takes in what arrives
                 # meanwhile: one insert per table for all of it, where a batch queued behind the writer
                 # blocked this loop's polling and then made a second, small insert per table.
                 if len(self.batch) >= self.config.batch_rows or (
-                        started is not None and time.monotonic() - started >= self.config.linger_s
+                        self.batch.started and time.monotonic() - self.batch.started >= self.config.linger_s
                         and not self._writing()):
                     self.flush()
-                    started = None
                 elif self.decoding_ahead and self._decoded(self.decoding_ahead[0][1]):
                     self._insert_next()
                 elif self.in_flight is not None and self.in_flight[2].done():
