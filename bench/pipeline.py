@@ -141,15 +141,19 @@ def end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
         probe.close()
 
 
-def lag(bootstrap: str, group: str, topics: list[str]) -> int:
-    """Messages of `topics` the group has not committed yet."""
+def lag(bootstrap: str, group: str, topics: list[str], per_partition: bool = False):
+    """Messages of `topics` the group has not committed yet (per_partition: `topic/partition` → those, for the
+    partitions that lag)."""
     ends = end_offsets(bootstrap, topics)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         done = _committed(admin, group)
     finally:
         admin.close()
-    return sum(max(0, end - max(done.get(tp, 0), 0)) for tp, end in ends.items())
+    behind = {tp: max(0, end - max(done.get(tp, 0), 0)) for tp, end in ends.items()}
+    if per_partition:
+        return {f"{tp.topic}/{tp.partition}": n for tp, n in behind.items() if n}
+    return sum(behind.values())
 
 
 def wait_caught_up(bootstrap: str, group: str, topics: list[str], timeout: float, settle: float = 1.5,

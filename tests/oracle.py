@@ -9,12 +9,11 @@ from typing import Callable
 
 import orjson
 from kafka import KafkaConsumer, TopicPartition
-from kafka.admin import KafkaAdminClient
-from kafka.errors import KafkaError
 
+from bench.pipeline import WORKER_GROUP
+from bench.pipeline import lag as group_lag
 from cityops.topics import AGGREGATES, INTERNAL_TOPICS, SOURCE_TOPICS
 
-GROUP = "cityops-streams"
 CONSUMED = [t.name for t in SOURCE_TOPICS + INTERNAL_TOPICS]
 
 
@@ -34,21 +33,7 @@ def read_all(bootstrap: str, topic: str) -> list:
 
 def lag(bootstrap: str, per_partition: bool = False):
     """Messages of the consumed topics the worker has not committed yet (by partition: those that lag)."""
-    probe = KafkaConsumer(bootstrap_servers=bootstrap)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        parts = [TopicPartition(t, p) for t in CONSUMED for p in probe.partitions_for_topic(t)]
-        ends = probe.end_offsets(parts)
-        try:
-            done = admin.list_group_offsets(GROUP).get(GROUP, {})
-        except KafkaError:
-            done = {}
-        behind = {f"{tp.topic}/{tp.partition}": end - (done[tp].offset if tp in done else 0)
-                  for tp, end in ends.items()}
-        return {k: n for k, n in behind.items() if n} if per_partition else sum(behind.values())
-    finally:
-        probe.close()
-        admin.close()
+    return group_lag(bootstrap, WORKER_GROUP, CONSUMED, per_partition)
 
 
 def wait_drained(bootstrap: str, alive: Callable[[], bool], timeout: float = 300) -> None:
