@@ -37,10 +37,20 @@ class Warehouse:
 
         return locked
 
+    def another(self) -> "Warehouse":
+        """A second client on the same warehouse, with its own handle and lock, for a thread whose calls must
+        not wait behind this one's (the sink's lanes insert side by side). Embedded, it shares the engine this
+        process opened, so the directory's lock is not probed again (this process holds it)."""
+        import clickhouse_connect
+
+        dsn = f"chdb://{_chdb_path(self.dsn)}" if self.embedded else self.dsn
+        return Warehouse(clickhouse_connect.get_client(dsn=dsn), self.dsn)
+
     def close(self) -> None:
         """Release the client (and the embedded directory's lock, so another process may open it)."""
         with _clients_lock, self._lock:
-            _clients.pop(self.dsn, None)
+            if _clients.get(self.dsn) is self:
+                del _clients[self.dsn]
             self.client.close()
 
     @property
@@ -65,7 +75,7 @@ def _open(dsn: str, settings: Settings):
     import clickhouse_connect
 
     if dsn.startswith("chdb://"):
-        path = Path(urlparse(dsn).path)
+        path = _chdb_path(dsn)
         path.mkdir(parents=True, exist_ok=True)
         if _locked_elsewhere(path):
             raise UserError(locked_message(path, settings))
@@ -81,6 +91,10 @@ def _open(dsn: str, settings: Settings):
         u = urlparse(dsn)
         raise UserError(f"cannot reach ClickHouse at {u.hostname}:{u.port}: {str(e).splitlines()[0][:200]} "
                         "— check CITYOPS_CLICKHOUSE_URL and that the server runs") from e
+
+
+def _chdb_path(dsn: str) -> Path:
+    return Path(urlparse(dsn).path)
 
 
 def _locked_elsewhere(path: Path) -> bool:
