@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
@@ -85,48 +85,59 @@ class DecodingProcesses:
         self.min_rows = min_rows
         self.processes = processes
         self.pool: ProcessPoolExecutor | None = None
+        self._lock = threading.RLock()   # the sink's lanes share the children (sinks/service.py)
+        self._pool_of: dict[Future, ProcessPoolExecutor] = {}   # submitted, result not yet taken
 
     def start(self) -> None:
         """Start the children now, not with the first large batch: that batch comes with a backlog (a restart,
         a burst), when the ~1 s of CPU each child takes to start and import is the least affordable."""
-        if self.pool is None:
-            # spawn, not fork: the sink process runs threads (Kafka client, ClickHouse) a fork would copy mid-work.
-            self.pool = ProcessPoolExecutor(self.processes, multiprocessing.get_context("spawn"), initializer=_start,
-                                            initargs=(*self.args, os.getpid()))
-            try:
-                for _ in range(self.processes):   # a spawn-context pool starts a child per job while none is idle
-                    self.pool.submit(int)
-            except BrokenProcessPool as e:
-                self._broken(e)
+        with self._lock:
+            if self.pool is None:
+                # spawn, not fork: the sink process runs threads (Kafka client, ClickHouse) a fork would copy mid-work.
+                self.pool = ProcessPoolExecutor(self.processes, multiprocessing.get_context("spawn"),
+                                                initializer=_start, initargs=(*self.args, os.getpid()))
+                try:
+                    for _ in range(self.processes):   # a spawn-context pool starts a child per job while none is idle
+                        self.pool.submit(int)
+                except BrokenProcessPool as e:
+                    self._broken(e, self.pool)
 
     def submit(self, batch: Batch) -> Future | None:
         """The batch's inserts to come from a child, or None for a small batch (decode it in-process)."""
         if len(batch) < self.min_rows:
             return None
-        self.start()
-        if self.pool is None:   # broken while starting
-            return None
-        try:
-            return self.pool.submit(_encode, batch)
-        except BrokenProcessPool as e:
-            self._broken(e)
-            return None
+        with self._lock:
+            self.start()
+            if self.pool is None:   # broken while starting
+                return None
+            try:
+                job = self.pool.submit(_encode, batch)
+            except BrokenProcessPool as e:
+                self._broken(e, self.pool)
+                return None
+            self._pool_of[job] = self.pool
+            return job
 
     def result(self, job: Future | None) -> list[Encoded] | None:
         """What `submit` promised, or None: a small batch, or a child died (then the next batch starts new ones)."""
         if job is None:
             return None
+        pool = self._pool_of.pop(job, None)
         try:
             return [Encoded(_TABLES[name], body, token, ids, size) for name, body, token, ids, size in job.result()]
-        except BrokenProcessPool as e:
-            self._broken(e)
+        except (BrokenProcessPool, CancelledError) as e:   # cancelled: the other lane closed the broken pool
+            self._broken(e, pool)
             return None
 
-    def _broken(self, e: Exception) -> None:
+    def _broken(self, e: Exception, pool: ProcessPoolExecutor | None) -> None:
         log.warning("a decoding process died (%s): this batch is decoded in-process, new ones start for the next", e)
-        self.close()
+        with self._lock:
+            if pool is self.pool:   # not the new children the other lane may have started meanwhile
+                self.close()
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
+        with self._lock:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+                self.pool = None
+                self._pool_of.clear()
