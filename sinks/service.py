@@ -10,10 +10,12 @@ of its topics itself, see `cityops.topics.wait_for_partitions`.
 While ClickHouse is unreachable the sink pauses the partitions, retries with backoff and keeps the batch:
 nothing is lost and nothing is committed early.
 
-One writer thread inserts a batch while the loop polls and decodes the next one; a large batch is decoded in
-a child process (sinks/decoding.py), since in one process the decoding and ClickHouse's insert do not
-overlap. Inserts stay one at a time and in order, and a batch's offsets are committed by the loop only after
-its insert finished.
+The topics go in two lanes (sinks/config.py LANES), each its own loop, consumer and warehouse client: the
+cockpit's cases and alerts are stored beside the bulk of raw events, not behind it. In each lane, one writer
+thread inserts a batch while the loop polls and decodes the next one; a large batch is decoded in a child
+process (sinks/decoding.py, children shared by the lanes), since in one process the decoding and ClickHouse's
+insert do not overlap. A lane's inserts stay one at a time and in order, and a batch's offsets are committed
+by its loop only after its insert finished.
 """
 from __future__ import annotations
 
@@ -22,10 +24,10 @@ import os
 import signal
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 
 from kafka import KafkaConsumer, TopicPartition
@@ -37,7 +39,7 @@ from cityops.topics import Topic, wait_for_partitions
 from cityops.warehouse import connect, migrate
 from cityops.warehouse.schema import DEAD_LETTERS, tables_of
 from sinks.batch import Batch, Insert
-from sinks.config import SinkConfig
+from sinks.config import SinkConfig, lanes_of
 from sinks.decode import Decoder
 from sinks.decoding import DecodingProcesses, Encoded
 from sinks.dedup import Dedup
@@ -56,6 +58,18 @@ class Stats:
     duplicates: int = 0           # rows stored already (resent events, re-emitted case versions) not stored again
     per_table: dict[str, int] = field(default_factory=dict)
 
+    @classmethod
+    def merged(cls, lanes) -> "Stats":
+        out = cls()
+        for lane in lanes:
+            for name, value in vars(lane).items():
+                if name == "per_table":
+                    for table, n in value.items():
+                        out.per_table[table] = out.per_table.get(table, 0) + n
+                else:
+                    setattr(out, name, getattr(out, name) + value)
+        return out
+
 
 NEW_PARTITIONS_EVERY_S = 60.0  # how often the sink looks for partitions added to its topics
 WRITER_CHECK_MS = 20           # poll timeout while a batch past its linger waits for the writer
@@ -72,22 +86,25 @@ def resume_offsets(wh, topic: Topic) -> dict[int, int]:
 
 
 class Sink:
-    def __init__(self, settings: Settings, stop: threading.Event, client=None, config: SinkConfig | None = None):
+    """One lane of the sink: its topics' consumer, batches, writer thread and commits."""
+
+    def __init__(self, settings: Settings, stop: threading.Event, wh, config: SinkConfig, decoding: DecodingProcesses,
+                 lane: str):
         self.settings = settings
         self.stop = stop
-        self.config = config or SinkConfig()
-        self.wh = client or connect(settings)
+        self.config = config
+        self.lane = lane
+        self.wh = wh
         self.store = Store(self.wh, stop, self.config.max_backoff_s)
         self.decoder = Decoder(self.config.topics, settings.pii_key)
-        self.decoding = DecodingProcesses(tuple(t.name for t in self.config.topics), settings.pii_key,
-                                          self.config.process_from_rows)
+        self.decoding = decoding
         self.decoding_ahead: deque[tuple[Batch, Future | None]] = deque()   # polled, being decoded, in order
         self.dedup = Dedup(self.config.recent_ids)
         self.stats = Stats()
         self.batch = Batch()
         self.consumer: KafkaConsumer | None = None
         self.pending: set[TopicPartition] = set()
-        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sink-insert")
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sink-{lane}-insert")
         self.in_flight: tuple[Batch, int, Future] | None = None    # batch, inserts, its insert job
         self.warehouse_down = threading.Event()                    # set while the writer retries
 
@@ -146,7 +163,6 @@ class Sink:
 
     # -- loop ---------------------------------------------------------------------------------------
     def run(self) -> Stats:
-        self.store.retrying(migrate, self.wh)
         host = self.settings.bootstrap_servers
         self.consumer = KafkaConsumer(
             bootstrap_servers=host, group_id=self.config.group_id, enable_auto_commit=False,
@@ -157,7 +173,6 @@ class Sink:
             fetch_max_wait_ms=100)
         self.assign()
         try:
-            self.decoding.start()
             looked = time.monotonic()
             while not self.stop.is_set():
                 if time.monotonic() - looked > NEW_PARTITIONS_EVERY_S:
@@ -188,7 +203,6 @@ class Sink:
             self.drain()
         finally:
             self.writer.shutdown(wait=True)
-            self.decoding.close()
             self.consumer.close(autocommit=False)
         return self.stats
 
@@ -238,7 +252,7 @@ class Sink:
         t0 = time.monotonic()
         for ins in inserts:
             self._count(ins, self.store.insert(ins, batch, self._on_wait))
-            _crash_point()
+            _crash_point(self.lane)
         return time.monotonic() - t0
 
     def _on_wait(self, waiting: bool) -> None:
@@ -277,8 +291,8 @@ class Sink:
         self.stats.batches += 1
         now = time.monotonic()
         # How far the cockpit is behind: the first message's wait from its poll to this commit.
-        log.info("stored %d messages in %d inserts: %.0f ms inserting, committed %.0f ms after the first was polled",
-                 len(batch), inserts, took * 1000, (now - batch.started) * 1000)
+        log.info("%s: stored %d messages in %d inserts: %.0f ms inserting, committed %.0f ms after the first was "
+                 "polled", self.lane, len(batch), inserts, took * 1000, (now - batch.started) * 1000)
 
     def _add(self, polled) -> None:
         for records in polled.values():
@@ -292,18 +306,52 @@ class Sink:
             self.stats.dead_letters += stored
 
 
-# Fault injection for the crash test: SIGKILL this process after that many inserts, before their commit.
-_KILL_AFTER = int(os.environ.get("CITYOPS_SINK_KILL_AFTER_INSERTS", "0"))
-_inserts_done = 0
+# Fault injection for the crash test: SIGKILL this process after that many inserts of one lane ("raw:3"), or of
+# either lane ("3", each lane counted apart), before their commit.
+_KILL_LANE, _, _kill_after = os.environ.get("CITYOPS_SINK_KILL_AFTER_INSERTS", "").rpartition(":")
+_KILL_AFTER = int(_kill_after or 0)
+_inserts_done: Counter = Counter()
 
 
-def _crash_point() -> None:
-    global _inserts_done
-    _inserts_done += 1
-    if _KILL_AFTER and _inserts_done >= _KILL_AFTER:
+def _crash_point(lane: str) -> None:
+    _inserts_done[lane] += 1
+    if _KILL_AFTER and _KILL_LANE in ("", lane) and _inserts_done[lane] >= _KILL_AFTER:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
 def run(settings: Settings, stop: threading.Event, client=None, config: SinkConfig | None = None) -> Stats:
-    """Run the sink until `stop` is set (in-process: the demo runs it in a thread sharing `client`)."""
-    return Sink(settings, stop, client, config).run()
+    """Run the sink until `stop` is set (in-process: the demo runs it in a thread sharing `client`).
+
+    Each lane of `LANES` runs in its own thread with its own warehouse client, so its inserts do not wait
+    behind another lane's; the decoding children are shared. A lane that fails stops the others."""
+    config = config or SinkConfig()
+    wh = client or connect(settings)
+    Store(wh, stop, config.max_backoff_s).retrying(migrate, wh)
+    decoding = DecodingProcesses(tuple(t.name for t in config.topics), settings.pii_key, config.process_from_rows)
+    lanes = [(name, topics) for name, topics in lanes_of(config.topics)]
+    results: dict[str, Stats | BaseException] = {}
+
+    def run_lane(name: str, topics, lane_wh) -> None:
+        try:
+            results[name] = Sink(settings, stop, lane_wh, replace(config, topics=topics), decoding, name).run()
+        except BaseException as e:  # noqa: BLE001 — re-raised below, after the other lanes stopped
+            results[name] = e
+            stop.set()
+        finally:
+            if lane_wh is not wh:
+                lane_wh.close()
+
+    threads = [threading.Thread(target=run_lane, args=(name, topics, wh if i == 0 else wh.another()),
+                                name=f"sink-{name}") for i, (name, topics) in enumerate(lanes)]
+    decoding.start()
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        decoding.close()
+    for name, _ in lanes:
+        if isinstance(results.get(name), BaseException):
+            raise results[name]
+    return Stats.merged(results.values())

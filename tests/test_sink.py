@@ -145,8 +145,8 @@ def test_sink_resumes_exactly_after_sigkill_mid_batch(broker, subprocess_env, tm
             produce(s.bootstrap_servers, topic, make(topic, f"{prefix}x{r}", n // rounds))
 
     send(0)
-    # 1: kills itself after its third insert, mid-flush: rows stored, offsets not committed.
-    assert start(CITYOPS_SINK_KILL_AFTER_INSERTS="3").wait(120) == -signal.SIGKILL
+    # 1: kills itself after the raw lane's first insert, mid-flush: rows stored, offsets not committed.
+    assert start(CITYOPS_SINK_KILL_AFTER_INSERTS="raw:1").wait(120) == -signal.SIGKILL
     # 2: killed from outside while production continues.
     first_stored = log.read_text().count("stored")
     second = start()
@@ -204,3 +204,26 @@ def consumer_lag(bootstrap: str, group: str, topics: tuple[str, ...]) -> int:
     finally:
         c.close()
     return sum(ends[tp] - committed.get(tp, 0) for tp in tps)
+
+
+def test_the_cockpits_topics_have_a_lane_of_their_own():
+    """Every topic is stored by exactly one lane; what the control room and the pager read (cases, alerts…) is
+    not in the lane of the raw events, so its inserts do not queue behind theirs."""
+    from cityops.topics import ALERTS, CASES, OUTPUT_TOPICS, SENSOR_EVENTS, SOURCE_TOPICS
+    from sinks.config import TOPICS, lanes_of
+
+    lanes = dict(lanes_of(TOPICS))
+    assert sorted(t.name for ts in lanes.values() for t in ts) == sorted(t.name for t in TOPICS)
+    assert set(lanes["operations"]) == set(OUTPUT_TOPICS) and set(lanes["raw"]) == set(SOURCE_TOPICS)
+    assert CASES in lanes["operations"] and ALERTS in lanes["operations"]
+    assert lanes_of((SENSOR_EVENTS,)) == [("raw", (SENSOR_EVENTS,))]
+
+
+def test_the_lanes_figures_add_up():
+    from sinks.service import Stats
+
+    a = Stats(messages=10, rows=12, dead_letters=1, batches=2, per_table={"cases": 5, "dead_letters": 1})
+    b = Stats(messages=7, rows=7, dead_letters=2, batches=1, retries=3, per_table={"raw_tickets": 5, "dead_letters": 2})
+    m = Stats.merged([a, b])
+    assert (m.messages, m.rows, m.dead_letters, m.batches, m.retries) == (17, 19, 3, 3, 3)
+    assert m.per_table == {"cases": 5, "dead_letters": 3, "raw_tickets": 5}
