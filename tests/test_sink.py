@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
+from bench.pipeline import lag as group_lag
 from cityops.topics import by_name
 from sinks.samples import make
 
@@ -164,7 +165,7 @@ def test_sink_resumes_exactly_after_sigkill_mid_batch(broker, subprocess_env, tm
     third = start()
     try:
         def caught_up(final=False):
-            lag = consumer_lag(s.bootstrap_servers, f"sink-{prefix}", tuple(topics))
+            lag = group_lag(s.bootstrap_servers, f"sink-{prefix}", list(topics))
             if final:
                 assert lag == 0, log.read_text()[-3000:]
             return lag == 0
@@ -186,24 +187,6 @@ def test_sink_resumes_exactly_after_sigkill_mid_batch(broker, subprocess_env, tm
     # No FINAL on the append tables: what a dashboard counts is exactly what was produced.
     assert (got["tickets"], got["sensors"], got["history"], got["current"]) == (4000, 6000, 3000, 3000)
     assert got["rolled"] == got["raw"]
-
-
-def consumer_lag(bootstrap: str, group: str, topics: tuple[str, ...]) -> int:
-    """Messages on `topics` the group has not committed yet (a partition never committed counts in full)."""
-    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        committed = {tp: om.offset for tp, om in admin.list_group_offsets(group).get(group, {}).items()}
-    finally:
-        admin.close()
-    c = KafkaConsumer(bootstrap_servers=bootstrap)
-    try:
-        tps = [TopicPartition(t, p) for t in topics for p in c.partitions_for_topic(t)]
-        ends = c.end_offsets(tps)
-    finally:
-        c.close()
-    return sum(ends[tp] - committed.get(tp, 0) for tp in tps)
 
 
 def test_the_cockpits_topics_have_a_lane_of_their_own():
