@@ -56,7 +56,8 @@ from kafka import KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from bench.pipeline import WORKER_GROUP, Pipeline, cpu_tree, end_offsets, jit_cpu, peak_rss_mb, query, simulate
+from bench.pipeline import (WORKER_GROUP, Pipeline, cpu_tree, end_offsets, jit_cpu, machine_busy, peak_rss_mb, query,
+                            simulate)
 from cityops.models.alerts import AlertRule
 from cityops.topics import CASES, SOURCE_TOPICS
 
@@ -94,6 +95,7 @@ class Latency:
     stalled: str = ""                 # why the pipeline did not catch up after the paced run, if it did not
     anomaly_ms: dict[str, float] | None = None   # volume anomalies: start of the minute counted → delivered
     generator_cores: float | None = None   # the bench's own process while it sent: load generator, watchers
+    cores: dict[str, float] = field(default_factory=dict)   # while it sent: worker, sink, broker, whole machine
 
 
 @dataclass
@@ -213,15 +215,16 @@ def preload(bootstrap: str, n: int, seed: int, end: datetime) -> Counter:
 _STAMP = "1999-09-09T09:09:09.999+00:00"   # stands in for the sending moment, the same length as it
 
 
-def paced(bootstrap: str, rate: float, seconds: float, seed: int, end: datetime | None = None
-          ) -> tuple[int, float, float]:
+def paced(bootstrap: str, rate: float, seconds: float, seed: int, end: datetime | None = None,
+          meter: Callable[[], dict[str, float]] | None = None) -> tuple[int, float, dict[str, float]]:
     """Send at `rate` for `seconds`, stamping occurred_at/received_at with the sending moment; with `end`,
     the events keep the simulator's times, ending at `end`. The generator shares the CPU the pipeline is
     measured on, where a city's producers would not: messages are serialised up front and sent through
     librdkafka, 3 µs of CPU per message against kafka-python's 21-26 µs (the whole bench process, watchers and
     webhook receiver included, took 0.40 of a core at 5,000 events/s with kafka-python). Its `murmur2_random`
     partitioner is the producers' (kafka-python's and Java's default: the same partition for 8,000 keys
-    tried). Returns the events sent, the rate achieved and the cores this process used while sending."""
+    tried). Returns the events sent, the rate achieved and the cores used while sending: "bench" (this process)
+    and those of `meter`'s CPU seconds by name."""
     import orjson
     from confluent_kafka import Producer
 
@@ -235,6 +238,7 @@ def paced(bootstrap: str, rate: float, seconds: float, seed: int, end: datetime 
                          "partitioner": "murmur2_random", "enable.idempotence": False,
                          "queue.buffering.max.messages": 1_000_000})
     mark = _STAMP.encode()
+    before = meter() if meter else {}
     t0, cpu = time.perf_counter(), time.process_time()
     for i, (topic, key, raw) in enumerate(events):
         ahead = i / rate - (time.perf_counter() - t0)
@@ -247,7 +251,10 @@ def paced(bootstrap: str, rate: float, seconds: float, seed: int, end: datetime 
     if left := producer.flush(60):
         raise RuntimeError(f"paced load: {left} messages not delivered to the broker in 60 s")
     elapsed = time.perf_counter() - t0
-    return len(events), len(events) / elapsed, (time.process_time() - cpu) / elapsed
+    cores = {"bench": (time.process_time() - cpu) / elapsed}
+    if meter:
+        cores.update({k: (v - before.get(k, v)) / elapsed for k, v in meter().items()})
+    return len(events), len(events) / elapsed, cores
 
 
 # -- runs -------------------------------------------------------------------------------------------
@@ -334,7 +341,8 @@ def _percentiles(xs: list[float]) -> dict[str, float]:
     return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99), "max": xs[-1], "n": len(xs)}
 
 
-def latency_run(pipe: Pipeline, dsn: str, rate: float, seconds: float, seed: int) -> tuple[Latency, dict]:
+def latency_run(pipe: Pipeline, dsn: str, rate: float, seconds: float, seed: int, broker_pid: int | None = None
+                ) -> tuple[Latency, dict]:
     """Pipeline already running and caught up: paced load, then read back which rows became queryable when."""
     start_ms = int(time.time() * 1000)
     stalled = ""
@@ -342,7 +350,11 @@ def latency_run(pipe: Pipeline, dsn: str, rate: float, seconds: float, seed: int
     watcher.start()
     pager = Pager.start(pipe)
     try:
-        sent, achieved, generator = paced(pipe.bootstrap, rate, seconds, seed)
+        # The machine's cores while sending: a busy machine makes every part wait for a core (latency).
+        sent, achieved, cores = paced(pipe.bootstrap, rate, seconds, seed, meter=lambda: {
+            **cpu_tree({"worker": pipe.pid("worker-1"), "sink": pipe.pid("sink"), "broker": broker_pid}),
+            "machine": machine_busy()})
+        generator = cores.pop("bench")
         try:
             pipe.wait_processed(timeout=max(120.0, seconds * 4))
         except TimeoutError as e:   # not keeping up is a result: latencies of what was stored, and this note
@@ -391,7 +403,8 @@ def latency_run(pipe: Pipeline, dsn: str, rate: float, seconds: float, seed: int
     return Latency(rate, achieved, sent, _percentiles(raw), _percentiles(cases), _percentiles(worker),
                    _percentiles(alerts) if pager else None, len(alerts) + len(anomalies),
                    samples={"raw": raw, "cases": cases, "alerts": alerts}, stalled=stalled,
-                   anomaly_ms=_percentiles(anomalies) if pager else None, generator_cores=generator), peaks
+                   anomaly_ms=_percentiles(anomalies) if pager else None, generator_cores=generator,
+                   cores=cores), peaks
 
 
 class Pager:
@@ -465,7 +478,7 @@ def run(quick: bool = False, events: int | None = None, latency_s: float | None 
         one, peaks = drain(pipe, 1, before, after, timeout=600 + n / 100, broker_pid=broker_pid)
         rate = min(LATENCY_RATE, one.rate / 2) if quick else LATENCY_RATE   # a quick run's drain is no measure
         progress(f"  {one.rate:,.0f} events/s; latency run at {rate:,.0f}/s for {latency_s:.0f} s…")
-        lat, peaks_lat = latency_run(pipe, dsn, rate, latency_s, seed + 1)
+        lat, peaks_lat = latency_run(pipe, dsn, rate, latency_s, seed + 1, broker_pid)
         peaks = {k: max(v, peaks_lat.get(k, 0.0)) for k, v in peaks.items()}
         pipe.stop()
         two = None
@@ -528,6 +541,18 @@ def _cores(c: float | None) -> str:
     return "an unmeasured share" if c is None else f"{c:.2f} of a core"
 
 
+def _busy(c: dict[str, float]) -> str:
+    """The cores each part used while the latency run sent, and whether the machine had any to spare."""
+    if not c:
+        return ""
+    cores = os.cpu_count() or 1
+    parts = ", ".join(f"{k} {v:.2f}" for k, v in c.items() if k != "machine")
+    line = f"; {parts}; the whole machine (other tenants too) {c.get('machine', 0):.2f} of {cores} cores busy"
+    if c.get("machine", 0) >= 0.9 * cores:
+        line += " (saturated: these latencies include each part's wait for a core)"
+    return line
+
+
 def _jit(d: Drain) -> str:
     return f" (the broker's JIT compiler: {d.jit_us:,.0f} of its µs)" if d.jit_us is not None else ""
 
@@ -587,7 +612,7 @@ embedded ClickHouse (chdb), worker(s) and sink as separate processes, all on thi
   - of which event → worker's `processed_at`: {_pct(lat.case_worker_ms)}
   - event → alert delivered to the webhook: {_pct(lat.alert_ms)}
   - volume anomaly: start of the minute counted → delivered: {_pct(lat.anomaly_ms)}
-  - the bench's own process (load generator and watchers) used {_cores(lat.generator_cores)} of the same 2 cores meanwhile
+  - the bench's own process (load generator and watchers) used {_cores(lat.generator_cores)} of the same 2 cores meanwhile{_busy(lat.cores)}
 - Warm-up before the drains: {_warm(r.warm_up)}.
 - Peak memory (VmHWM): {peaks}.
 - CPU per event over the clock (user + system µs, all threads and child processes):
@@ -631,6 +656,9 @@ Targets:
   versions from the overdue timer or a merged co-reporter keep the case's event time.
   Resolution: the 50 ms poll. Polling the embedded warehouse itself is not possible while the sink runs
   (one process per chdb directory), and the sink's commit-after-insert makes the offset an exact proxy.
+  The cores each process used while sending (from /proc) and the whole machine's busy time are reported
+  beside it: at this rate the per-batch costs (fetches, commits, one insert per table every linger) weigh
+  more than in a drain, and when the machine has no core to spare, each hop also waits for one.
 - Alert latency: `cityops pager` runs against a webhook receiver on 127.0.0.1 (bench/webhook.py) that
   records arrival times; latency = arrival − the alert's `occurred_at` (matched by alert id). A volume
   anomaly's `occurred_at` is the start of the minute it counts (the count crosses its line somewhere in that

@@ -231,6 +231,12 @@ def cpu_tree(pids: dict[str, int | None]) -> dict[str, float]:
     return {name: tree(pid) / tick for name, pid in pids.items() if pid}
 
 
+def machine_busy() -> float:
+    """CPU seconds so far the whole machine spent busy, all cores and every process (other tenants' too)."""
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:8]]
+    return (sum(ticks[0:3]) + ticks[5] + ticks[6]) / os.sysconf("SC_CLK_TCK")   # user nice system irq softirq
+
+
 def jit_cpu(pid: int | None) -> float:
     """CPU seconds so far of a JVM's JIT compiler threads ("C1/C2 CompilerThread…"): a fresh broker spends a
     minute of load compiling its hot paths, work a broker running for weeks has long done."""

@@ -20,6 +20,8 @@ def test_bench_e2e_quick_reports_every_figure(tmp_path):
     assert 0 < r["one_worker"]["events"] <= sum(r["mix"].values()) and r["one_worker"]["rate"] > 0
     assert r["baseline"]["stored_rows"] == r["baseline"]["events"] == sum(r["mix"].values())
     assert r["latency"]["raw_ms"]["n"] > 0 and r["latency"]["raw_ms"]["p50"] > 0
+    assert r["latency"]["cores"]["machine"] > 0 and r["latency"]["cores"]["worker"] > 0
+    assert {"sink", "broker"} <= set(r["latency"]["cores"])
     assert r["warm_up"]["events"] > 0 and len(r["warm_up"]["jit_cores"]) == 1
     assert "jit_us" in r["one_worker"]   # None in a quick run: its drain is over by the clock's first commit
     assert r["peak_mb"]["worker-1"] > 0 and r["peak_mb"]["sink"] > 0
