@@ -10,7 +10,7 @@ of its topics itself, see `cityops.topics.wait_for_partitions`.
 While ClickHouse is unreachable the sink pauses the partitions, retries with backoff and keeps the batch:
 nothing is lost and nothing is committed early.
 
-The topics go in two lanes (sinks/config.py LANES), each its own loop, consumer and warehouse client: the
+The topics go in two lanes (sinks/config.py `lanes_of`), each its own loop, consumer and warehouse client: the
 cockpit's cases and alerts are stored beside the bulk of raw events, not behind it. In each lane, one writer
 thread inserts a batch while the loop polls and decodes the next one; a large batch is decoded in a child
 process (sinks/decoding.py, children shared by the lanes), since in one process the decoding and ClickHouse's
@@ -322,13 +322,13 @@ def _crash_point(lane: str) -> None:
 def run(settings: Settings, stop: threading.Event, client=None, config: SinkConfig | None = None) -> Stats:
     """Run the sink until `stop` is set (in-process: the demo runs it in a thread sharing `client`).
 
-    Each lane of `LANES` runs in its own thread with its own warehouse client, so its inserts do not wait
+    Each lane (`lanes_of`) runs in its own thread with its own warehouse client, so its inserts do not wait
     behind another lane's; the decoding children are shared. A lane that fails stops the others."""
     config = config or SinkConfig()
     wh = client or connect(settings)
     Store(wh, stop, config.max_backoff_s).retrying(migrate, wh)
     decoding = DecodingProcesses(tuple(t.name for t in config.topics), settings.pii_key, config.process_from_rows)
-    lanes = [(name, topics) for name, topics in lanes_of(config.topics)]
+    lanes = lanes_of(config.topics)
     results: dict[str, Stats | BaseException] = {}
 
     def run_lane(name: str, topics, lane_wh) -> None:
