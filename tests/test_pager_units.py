@@ -2,12 +2,14 @@
 Grafana's contact points to it."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import yaml
 
 from cityops.models.alerts import Alert, Delivery
+from cityops.pii import mask_text
 from streams.pager import formats
 from streams.pager.grafana import alerts_of
 from streams.pager.ledger import Ledger, target_key
@@ -35,6 +37,28 @@ def test_wecom_content_fits_the_robot_limit_and_dingtalk_has_a_title():
     assert Alert.model_validate(formats.body("json", ALERT)) == ALERT
     assert formats.robot_error("wecom", {"errcode": 93000, "errmsg": "invalid webhook url"}).startswith("errcode 93000")
     assert formats.robot_error("json", {"errcode": 1}) == ""
+
+
+# A citizen's phone number, 18-digit ID and name, as a case's complaint text carries them into an alert.
+PERSONAL = "市民来电：我叫张三，电话13812345678，身份证370303199001011234，反映路面塌陷"
+CLEAR = ("13812345678", "370303199001011234", "张三")
+
+
+def test_webhook_bodies_carry_personal_data_masked():
+    a = ALERT.model_copy(update={"title": "紧急：路面塌陷（来电13812345678）", "detail": PERSONAL})
+    for fmt in ("wecom", "dingtalk", "json"):
+        sent = json.dumps(formats.body(fmt, a), ensure_ascii=False)
+        assert not [c for c in CLEAR if c in sent], fmt
+        assert mask_text(PERSONAL) in sent and "紧急：路面塌陷（来电138" in sent, fmt
+
+
+def test_grafana_notification_alerts_carry_personal_data_masked():
+    note = {"receiver": "水务", "alerts": [{"status": "firing", "labels": {"alertname": "回访 13812345678"},
+                                          "annotations": {"summary": PERSONAL}, "fingerprint": "abc",
+                                          "startsAt": "2026-11-22T08:00:00Z"}]}
+    a, = alerts_of(note)
+    assert not [c for c in CLEAR if c in a.model_dump_json()]
+    assert a.detail == mask_text(PERSONAL) and a.title.startswith("回访 138")
 
 
 def test_grafana_notification_becomes_alerts_with_stable_ids():
@@ -111,3 +135,15 @@ def test_compose_points_grafana_contact_points_at_the_pager():
     points = yaml.safe_load((ROOT / "dashboards/provisioning/alerting/cityops.yaml").read_text())["contactPoints"]
     urls = [r["settings"]["url"] for p in points for r in p["receivers"] if r["type"] == "webhook"]
     assert urls and all(u.startswith("${CITYOPS_PAGER_URL}/departments/") for u in urls)
+
+
+def test_a_bad_message_on_alerts_is_logged_without_personal_data(caplog):
+    from types import SimpleNamespace
+
+    from streams.pager.service import _alert
+
+    too_long = ALERT.model_copy(update={"detail": "我叫张三，电话13812345678，" + "路" * 1990})
+    bad = too_long.model_dump_json().encode()   # pydantic's message quotes the head and tail of the value
+    assert _alert(SimpleNamespace(value=bad, partition=0, offset=7)) is None
+    assert "alerts 0/7: not an Alert, skipped: detail: String should have at most 2000 characters" in caplog.text
+    assert "张三" not in caplog.text and "138123" not in caplog.text

@@ -1,10 +1,12 @@
-"""What a webhook receives, per format, and how a target is written down without its token."""
+"""What a webhook receives, per format (personal data masked), and how a target is written down without its
+token."""
 from __future__ import annotations
 
 import re
 from zoneinfo import ZoneInfo
 
 from cityops.models.alerts import Alert
+from cityops.pii import mask_text
 
 SH = ZoneInfo("Asia/Shanghai")
 CHANNELS = {"wecom": "wecom", "dingtalk": "dingtalk", "json": "webhook"}   # Delivery.channel
@@ -34,6 +36,8 @@ def _fit(text: str, max_bytes: int) -> str:
 
 
 def body(fmt: str, alert: Alert) -> dict:
+    # A case's complaint text can reach an alert's detail; a robot's chat group is no place for the caller.
+    alert = alert.model_copy(update={"title": mask_text(alert.title), "detail": mask_text(alert.detail)})
     if fmt == "wecom":
         return {"msgtype": "markdown", "markdown": {"content": _fit(markdown(alert), WECOM_MAX_BYTES)}}
     if fmt == "dingtalk":

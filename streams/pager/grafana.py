@@ -1,7 +1,8 @@
 """Grafana's webhook contact points (`${CITYOPS_PAGER_URL}/departments/<slug>`) POST here; each alert in
 the notification becomes an `Alert` on the `alerts` topic, so it is delivered, retried and recorded like
 the streams' own. The department is the alert's `department` label, else the contact point's name
-(`receiver`: one contact point per department)."""
+(`receiver`: one contact point per department). Names and texts are masked (`cityops.pii`) on the way in:
+the alert is stored in the warehouse as well as paged."""
 from __future__ import annotations
 
 import json
@@ -14,6 +15,7 @@ from typing import Callable
 from pydantic import ValidationError
 
 from cityops.models.alerts import Alert, AlertRule
+from cityops.pii import mask_text
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
@@ -33,7 +35,7 @@ def alerts_of(payload: dict) -> list[Alert]:
     for a in payload.get("alerts") or []:
         labels, notes = a.get("labels") or {}, a.get("annotations") or {}
         start = _time(a.get("startsAt"))
-        name = labels.get("alertname") or payload.get("title") or "Grafana 告警"
+        name = mask_text(labels.get("alertname") or payload.get("title") or "Grafana 告警")
         resolved = a.get("status") == "resolved"
         fp = (a.get("fingerprint") or "")[:32]
         severity = labels.get("severity") if labels.get("severity") in ("critical", "warning", "info") else "warning"
@@ -42,7 +44,7 @@ def alerts_of(payload: dict) -> list[Alert]:
             severity="info" if resolved else severity,
             department=labels.get("department") or payload.get("receiver") or "",
             dedup_key=f"grafana:{name}:{fp}"[:160], title=(f"已恢复：{name}" if resolved else name)[:200],
-            detail=(notes.get("summary") or notes.get("description") or "")[:2000],
+            detail=mask_text(notes.get("summary") or notes.get("description") or "")[:2000],
             district_code=labels.get("district_code", ""), grid_code=labels.get("grid_code", ""),
             subject_id=fp, occurred_at=_time(a.get("endsAt")) if resolved else start))
     return out
@@ -62,7 +64,7 @@ def serve(host: str, port: int, publish: Callable[[list[Alert]], None]) -> Threa
                     return self._answer(413, "notification too large")
                 alerts = alerts_of(json.loads(self.rfile.read(n)))
             except (ValueError, TypeError, AttributeError, ValidationError) as e:
-                return self._answer(400, f"not a Grafana webhook notification: {e}"[:300])
+                return self._answer(400, mask_text(f"not a Grafana webhook notification: {e}")[:300])
             try:
                 publish(alerts)
             except Exception as e:  # noqa: BLE001 — tell Grafana to retry

@@ -193,7 +193,9 @@ def _alert(rec) -> Alert | None:
     try:
         return Alert.model_validate_json(rec.value)
     except ValidationError as e:
-        # The streams validate what they send; the sink keeps the topic's bad messages as dead letters.
-        log.warning("alerts %d/%d: not an Alert, skipped: %s", rec.partition, rec.offset,
-                    str(e).replace("\n", " ")[:300])
+        # The streams validate what they send; the sink keeps the topic's bad messages as dead letters. The
+        # errors without their input values: a detail quotes a citizen's complaint.
+        why = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'message'}: {err['msg']}"
+                        for err in e.errors(include_input=False))
+        log.warning("alerts %d/%d: not an Alert, skipped: %s", rec.partition, rec.offset, why[:300])
         return None
