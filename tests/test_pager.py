@@ -3,6 +3,9 @@ webhooks. Every test has its own consumer group (and so its own ledger); asserti
 alert ids, since each group reads the whole `alerts` topic."""
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -13,6 +16,8 @@ import time
 import uuid
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -78,20 +83,26 @@ def receiver():
     r.server.shutdown()
 
 
+# The robots' key, token and signing secret, as the environment gives them to the pager.
+ROBOT_SECRETS = {"PAGER_TEST_WECOM_KEY": "SECRET-KEY-1", "PAGER_TEST_DING_TOKEN": "SECRET-TOKEN-2",
+                 "PAGER_TEST_DING_SECRET": "SECRET-SIGN-3"}
+
+
 @pytest.fixture
 def pager(broker, subprocess_env, receiver, tmp_path):
     """Starts `cityops pager` processes of one consumer group; all are killed at the end."""
     hooks = tmp_path / "webhooks.yaml"
     hooks.write_text(yaml.safe_dump({"webhooks": {
-        "市政": [{"format": "wecom", "url": f"{receiver.url}/wecom?key=SECRET-KEY-1"},
-                 {"format": "dingtalk", "url": f"{receiver.url}/dingtalk?access_token=SECRET-TOKEN-2"}],
+        "市政": [{"format": "wecom", "url": f"{receiver.url}/wecom?key=${{PAGER_TEST_WECOM_KEY}}"},
+                 {"format": "dingtalk", "url": f"{receiver.url}/dingtalk?access_token=${{PAGER_TEST_DING_TOKEN}}",
+                  "secret_env": "PAGER_TEST_DING_SECRET"}],
         "水务": [{"format": "json", "url": f"{receiver.url}/json"}],
         "环卫": [{"format": "json", "url": f"{receiver.url}/flaky"}],
         "园林": [{"format": "json", "url": f"{receiver.url}/down"}],
         "应急": [{"format": "json", "url": f"{receiver.url}/hang"}],
     }}, allow_unicode=True))
     group, procs = f"pager-test-{uuid.uuid4().hex[:8]}", []
-    env = {**subprocess_env, "CITYOPS_PAGER_WEBHOOKS": str(hooks)}
+    env = {**subprocess_env, "CITYOPS_PAGER_WEBHOOKS": str(hooks), **ROBOT_SECRETS}
 
     def start(*extra: str) -> subprocess.Popen:
         log = open(tmp_path / f"pager-{len(procs)}.log", "w")
@@ -101,6 +112,7 @@ def pager(broker, subprocess_env, receiver, tmp_path):
         return p
 
     start.group = group
+    start.logs = lambda: [f.read_text() for f in sorted(tmp_path.glob("pager-*.log"))]
     yield start
     for p in procs:
         if p.poll() is None:
@@ -155,7 +167,7 @@ def wait_for(check, what: str, limit: float = 90.0):
     return result
 
 
-def test_each_alert_reaches_each_webhook_once_in_its_format(pager, receiver):
+def test_each_alert_reaches_each_webhook_once_in_its_format(pager, receiver, subprocess_env):
     port = free_port()
     pager("--port", str(port))
     robots, plain, nobody = alert("市政"), alert("水务"), alert("物业")
@@ -182,6 +194,16 @@ def test_each_alert_reaches_each_webhook_once_in_its_format(pager, receiver):
     ding, = receiver.robot_posts("/dingtalk", robots.alert_id)
     assert ding["msgtype"] == "markdown" and ding["markdown"]["title"] == robots.title
     assert robots.alert_id in ding["markdown"]["text"]
+    # The robots' secrets come from the environment; DingTalk's request is signed (加签) as its docs say.
+    wecom_query, = [parse_qs(urlsplit(path).query) for path, b in receiver.posts if b is wecom]
+    assert wecom_query == {"key": ["SECRET-KEY-1"]}
+    ding_query, = [parse_qs(urlsplit(path).query) for path, b in receiver.posts if b is ding]
+    assert ding_query.keys() == {"access_token", "timestamp", "sign"}
+    assert ding_query["access_token"] == ["SECRET-TOKEN-2"]
+    ts, = ding_query["timestamp"]
+    assert abs(int(ts) - time.time() * 1000) < 3600_000   # DingTalk refuses a timestamp an hour off
+    mac = hmac.new(b"SECRET-SIGN-3", f"{ts}\nSECRET-SIGN-3".encode(), hashlib.sha256).digest()
+    assert ding_query["sign"] == [base64.b64encode(mac).decode()]
     sent, = [b for b in receiver.bodies("/json") if b.get("alert_id") == plain.alert_id]
     assert Alert.model_validate(sent) == plain
     g, = [b for b in receiver.bodies("/json") if b["alert_id"] == grafana_id]
@@ -195,9 +217,25 @@ def test_each_alert_reaches_each_webhook_once_in_its_format(pager, receiver):
     none, = deliveries.of(nobody.alert_id)
     assert (none["status"], none["error"]) == ("gave_up", "no webhook configured for 物业")
     assert not any("SECRET" in json.dumps(d) for d in deliveries.all)
+    assert not [text for text in pager.logs() if "SECRET" in text]
+    ledger = Path(subprocess_env["CITYOPS_DATA_DIR"]) / "pager"
+    assert not [f for f in ledger.glob(f"{pager.group}.sqlite*") if b"SECRET" in f.read_bytes()]
     time.sleep(1)  # a second delivery of anything would show up here
     assert len(receiver.robot_posts("/wecom", robots.alert_id)) == 1
     assert len([b for b in receiver.bodies("/json") if b["alert_id"] in (plain.alert_id, grafana_id)]) == 2
+
+
+def test_a_robot_secret_missing_from_the_environment_stops_the_pager_at_start(subprocess_env, tmp_path):
+    hooks = tmp_path / "webhooks.yaml"
+    hooks.write_text(yaml.safe_dump({"webhooks": {"水务": [
+        {"format": "dingtalk", "url": "https://oapi.dingtalk.com/robot/send?access_token=${PAGER_TEST_DING_TOKEN}",
+         "secret_env": "PAGER_TEST_NO_SUCH_SECRET"}]}}, allow_unicode=True))
+    env = {**subprocess_env, "CITYOPS_PAGER_WEBHOOKS": str(hooks), **ROBOT_SECRETS}
+    done = subprocess.run([sys.executable, "-m", "cityops", "pager", "--group", "pager-test-unstarted"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and done.stdout == ""
+    line, = done.stderr.strip().splitlines()
+    assert "PAGER_TEST_NO_SUCH_SECRET" in line and "水务" in line and "SECRET-" not in line
 
 
 def _answers(post) -> bool:

@@ -2,14 +2,21 @@
 Grafana's contact points to it."""
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import re
 from pathlib import Path
+from urllib.parse import quote_plus
 
+import pytest
 import yaml
+from pydantic import ValidationError
 
 from cityops.models.alerts import Alert, Delivery
 from cityops.pii import mask_text
+from streams.alerts.rules import Webhook
 from streams.pager import formats
 from streams.pager.grafana import alerts_of
 from streams.pager.ledger import Ledger, target_key
@@ -147,3 +154,52 @@ def test_a_bad_message_on_alerts_is_logged_without_personal_data(caplog):
     assert _alert(SimpleNamespace(value=bad, partition=0, offset=7)) is None
     assert "alerts 0/7: not an Alert, skipped: detail: String should have at most 2000 characters" in caplog.text
     assert "张三" not in caplog.text and "138123" not in caplog.text
+
+
+def test_dingtalk_sign_is_the_documented_hmac():
+    # DingTalk's 加签: urlencode(base64(HMAC-SHA256(key=secret, msg=timestamp + "\n" + secret))). Computed with
+    # printf '1700000000000\nSECa1b2c3d4e5f6' | openssl dgst -sha256 -hmac SECa1b2c3d4e5f6 -binary | base64
+    from streams.pager.targets import dingtalk_sign
+
+    assert dingtalk_sign("SECa1b2c3d4e5f6", "1700000000000") == "oJQpdCHfADjAvXpklWV1PzUEobyTlyhOkQWGlZgxWPE%3D"
+    secret, ts = "SEC" + "9f" * 30 + "+/", "1732262400000"
+    mac = hmac.new(secret.encode(), f"{ts}\n{secret}".encode(), hashlib.sha256).digest()
+    assert dingtalk_sign(secret, ts) == quote_plus(base64.b64encode(mac).decode())
+
+
+ROBOTS = {"水务": [Webhook(format="dingtalk", url="https://oapi.dingtalk.com/robot/send?access_token=${DT_TOKEN}",
+                          secret_env="DT_SECRET")],
+          "市政": [Webhook(format="wecom", url="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=${WECOM_KEY}")]}
+ROBOT_ENV = {"DT_TOKEN": "tok-4f1d", "DT_SECRET": "SECa1b2c3d4e5f6", "WECOM_KEY": "693a91f6-7x"}
+
+
+def test_targets_take_their_secrets_from_the_environment():
+    from streams.pager.targets import resolve
+
+    (ding,), (wecom,) = resolve(ROBOTS, ROBOT_ENV).values()
+    assert ding.send_url(1700000000.0) == ("https://oapi.dingtalk.com/robot/send?access_token=tok-4f1d"
+                                           "&timestamp=1700000000000&sign=oJQpdCHfADjAvXpklWV1PzUEobyTlyhOkQWGlZgxWPE%3D")
+    assert wecom.send_url(1700000000.0) == "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7x"
+    # Records, logs and the ledger know a target by the URL as configured: a rotated secret keeps its queue.
+    assert (ding.shown, ding.key) == ("https://oapi.dingtalk.com/robot/send?access_token=***",
+                                      target_key(ROBOTS["水务"][0].url))
+    assert not [v for v in ROBOT_ENV.values() if v in repr(ding) + repr(wecom)]
+    assert ding.scrub("HTTP 400: token tok-4f1d refused, sign of SECa1b2c3d4e5f6") == \
+        "HTTP 400: token *** refused, sign of ***"
+
+
+def test_a_missing_secret_variable_is_named_at_start():
+    from streams.pager.targets import resolve
+
+    with pytest.raises(ValueError, match=r"DT_SECRET.*水务|水务.*DT_SECRET") as e:
+        resolve(ROBOTS, {**ROBOT_ENV, "DT_SECRET": ""})
+    assert "WECOM_KEY" not in str(e.value)
+    with pytest.raises(ValueError, match=r"not set: DT_TOKEN \(webhook of 水务\); WECOM_KEY \(webhook of 市政\)"):
+        resolve(ROBOTS, {"DT_SECRET": "s"})
+
+
+def test_webhook_config_rejects_misplaced_secrets():
+    with pytest.raises(ValidationError, match="DingTalk"):
+        Webhook(format="wecom", url="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=${K}", secret_env="K")
+    with pytest.raises(ValidationError, match=r"\$\{NAME\}"):
+        Webhook(format="json", url="https://ops.example/hooks/${TOKEN")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 
 import typer
@@ -27,13 +28,19 @@ def register(root: typer.Typer) -> None:
         from streams.alerts.rules import load_alerting
         from streams.pager.grafana import serve
         from streams.pager.service import Pager, Retry
+        from streams.pager.targets import resolve
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("httpx").setLevel(logging.WARNING)   # it logs each request's URL: the robots' keys
         s = get_settings()
         try:
             webhooks = load_alerting().webhooks
         except ValueError as e:
             raise UserError(f"{e} (check CITYOPS_PAGER_WEBHOOKS)") from None
+        try:
+            webhooks = resolve(webhooks, os.environ)
+        except ValueError as e:
+            raise UserError(f"{e}: set it, or change the webhook in CITYOPS_PAGER_WEBHOOKS") from None
         p = Pager(s.bootstrap_servers, webhooks, s.data_dir / "pager" / f"{group}.sqlite",
                   Retry(attempts=attempts, first_s=backoff, timeout_s=timeout), max_age_s=max_age, group_id=group)
         signal.signal(signal.SIGTERM, lambda *_: p.stop.set())

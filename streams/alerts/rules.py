@@ -3,12 +3,13 @@ slot, so a rule firing again inside its cooldown yields the same id and the page
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cityops.models.alerts import Alert, AlertRule, Severity
 
@@ -25,11 +26,25 @@ class RuleConfig(BaseModel):
     min_history_min: int = 10
 
 
+# A reference to an environment variable in a webhook's url: robot keys and tokens stay out of config files.
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 class Webhook(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     format: str = Field(pattern=r"^(wecom|dingtalk|json)$")
-    url: str = Field(pattern=r"^https?://")
+    url: str = Field(pattern=r"^https?://", description="${NAME} is that environment variable's value")
+    secret_env: str = Field("", pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$",
+                            description="DingTalk signing (加签): the variable holding the robot's SEC… secret")
+
+    @model_validator(mode="after")
+    def _secrets_where_they_apply(self) -> Webhook:
+        if self.secret_env and self.format != "dingtalk":
+            raise ValueError("secret_env signs DingTalk robots only (format: dingtalk)")
+        if "${" in ENV_REF.sub("", self.url):
+            raise ValueError("url: write an environment variable as ${NAME} (letters, digits, _)")
+        return self
 
 
 class AlertingConfig(BaseModel):

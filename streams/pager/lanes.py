@@ -10,13 +10,13 @@ from collections import deque
 from typing import Callable
 
 from cityops.models.alerts import Alert
-from streams.alerts.rules import Webhook
+from streams.pager.targets import Target
 
-Deliver = Callable[[Webhook, Alert], None]
+Deliver = Callable[[Target, Alert], None]
 
 
 class Lane:
-    def __init__(self, name: str, hook: Webhook, deliver: Deliver, stop: threading.Event):
+    def __init__(self, name: str, hook: Target, deliver: Deliver, stop: threading.Event):
         self.hook, self._deliver, self._stop = hook, deliver, stop
         self._items: deque[Alert] = deque()
         self._ready = threading.Condition()
@@ -44,7 +44,7 @@ class Lanes:
         self._deliver, self._stop = deliver, stop
         self._lanes: dict[str, Lane] = {}
 
-    def put(self, key: str, hook: Webhook, alert: Alert) -> None:
+    def put(self, key: str, hook: Target, alert: Alert) -> None:
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = Lane(f"lane-{key[:8]}", hook, self._deliver, self._stop)

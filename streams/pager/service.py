@@ -20,10 +20,10 @@ from pydantic import ValidationError
 
 from cityops.models.alerts import Alert, Delivery, DeliveryStatus
 from cityops.topics import ALERTS, DELIVERIES, wait_for_partitions
-from streams.alerts.rules import Webhook
 from streams.pager import formats
 from streams.pager.lanes import Lanes
-from streams.pager.ledger import Ledger, target_key
+from streams.pager.ledger import Ledger
+from streams.pager.targets import Target
 
 log = logging.getLogger(__name__)
 GROUP = "cityops-pager"
@@ -42,7 +42,7 @@ class Retry:
 
 
 class Pager:
-    def __init__(self, bootstrap_servers: str, webhooks: dict[str, list[Webhook]], ledger_path: Path,
+    def __init__(self, bootstrap_servers: str, webhooks: dict[str, list[Target]], ledger_path: Path,
                  retry: Retry = Retry(), max_age_s: float = 3600.0, group_id: str = GROUP):
         from kafka import KafkaProducer
 
@@ -75,7 +75,7 @@ class Pager:
             f.get(timeout=30)
 
     # -- delivery -----------------------------------------------------------------------------------
-    def targets(self, department: str) -> list[Webhook]:
+    def targets(self, department: str) -> list[Target]:
         return [*self.webhooks.get(department, []), *self.webhooks.get("*", [])]
 
     def accept(self, alerts: list[Alert]) -> None:
@@ -91,15 +91,15 @@ class Pager:
                 continue
             raw = alert.model_dump_json().encode()
             for hook in hooks:
-                items.append((alert.alert_id, hook.url, raw))
+                items.append((alert.alert_id, hook.name, raw))
                 lanes.append((hook, alert))
         for (hook, alert), new in zip(lanes, self.ledger.enqueue(items)):
             if new:
-                self.lanes.put(target_key(hook.url), hook, alert)
+                self.lanes.put(hook.key, hook, alert)
 
     def resume(self) -> None:
         """Deliveries queued by an earlier run that did not finish, back to their lanes."""
-        by_key = {target_key(h.url): h for hooks in self.webhooks.values() for h in hooks}
+        by_key = {h.key: h for hooks in self.webhooks.values() for h in hooks}
         for key, raw in self.ledger.queued():
             alert = Alert.model_validate_json(raw)
             hook = by_key.get(key)
@@ -109,26 +109,26 @@ class Pager:
             else:
                 self.lanes.put(key, hook, alert)
 
-    def deliver(self, hook: Webhook, alert: Alert) -> None:
+    def deliver(self, hook: Target, alert: Alert) -> None:
         """One lane's delivery: attempts until the webhook takes it or the attempts are spent."""
         try:
             age = (datetime.now(timezone.utc) - alert.raised_at).total_seconds()
             if age > self.max_age_s:
                 self._give_up(alert, hook, f"stale: raised {age / 60:.0f} minutes ago, older than the pager's "
-                                           "max age", hook.url)
+                                           "max age", hook.name)
             else:
                 self._attempts(alert, hook)
         except Exception:  # noqa: BLE001 — stays queued in the ledger; the lane goes on with the next alert
-            log.exception("alert %s to %s: delivery failed", alert.alert_id, formats.redact(hook.url))
+            log.exception("alert %s to %s: delivery failed", alert.alert_id, hook.shown)
 
-    def _give_up(self, alert: Alert, hook: Webhook | None, why: str, url: str | None = None, *,
+    def _give_up(self, alert: Alert, hook: Target | None, why: str, url: str | None = None, *,
                  target: str | None = None) -> None:
         self.ledger.record(Delivery(alert_id=alert.alert_id, department=alert.department,
                                     channel=formats.CHANNELS[hook.format] if hook else "none",
-                                    target=formats.redact(hook.url) if hook else "", attempt=1,
+                                    target=hook.shown if hook else "", attempt=1,
                                     status=DeliveryStatus.gave_up, error=why), url, target=target)
 
-    def _attempts(self, alert: Alert, hook: Webhook) -> None:
+    def _attempts(self, alert: Alert, hook: Target) -> None:
         body = formats.body(hook.format, alert)
         for attempt in range(1, self.retry.attempts + 1):
             code, error = self._post(hook, body)
@@ -136,25 +136,26 @@ class Pager:
             status = (DeliveryStatus.delivered if not error else
                       DeliveryStatus.gave_up if last else DeliveryStatus.failed)
             self.ledger.record(Delivery(alert_id=alert.alert_id, department=alert.department,
-                                        channel=formats.CHANNELS[hook.format], target=formats.redact(hook.url),
-                                        attempt=attempt, status=status, http_status=code, error=error), hook.url)
+                                        channel=formats.CHANNELS[hook.format], target=hook.shown,
+                                        attempt=attempt, status=status, http_status=code, error=error),
+                               hook.name)
             if status != DeliveryStatus.failed:
                 return
             if self.stop.wait(self.retry.delay(attempt)):
                 return  # stopping: still queued, the next start retries it
 
-    def _post(self, hook: Webhook, body: dict) -> tuple[int, str]:
+    def _post(self, hook: Target, body: dict) -> tuple[int, str]:
         try:
-            r = self.http.post(hook.url, json=body)
+            r = self.http.post(hook.send_url(time.time()), json=body)
         except httpx.HTTPError as e:
-            return 0, formats.redact(f"{type(e).__name__}: {e}")[:300]
+            return 0, hook.scrub(f"{type(e).__name__}: {e}")[:300]
         if not 200 <= r.status_code < 300:
-            return r.status_code, formats.redact(f"HTTP {r.status_code}: {r.text}")[:300]
+            return r.status_code, hook.scrub(f"HTTP {r.status_code}: {r.text}")[:300]
         try:
             answer = r.json()
         except ValueError:
             answer = None
-        return r.status_code, formats.robot_error(hook.format, answer)
+        return r.status_code, hook.scrub(formats.robot_error(hook.format, answer))
 
     # -- loop ---------------------------------------------------------------------------------------
     def run(self) -> None:
