@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -30,13 +30,15 @@ pytestmark = pytest.mark.integration
 
 
 class Receiver:
-    """Records every POST; `/flaky` answers 500 to an alert's first two POSTs, `/down` always 500, `/hang`
+    """Records every POST (and when, per path and alert id); `/flaky` answers 500 to an alert's first two
+    POSTs, `/down` always 500, `/hang`
     answers the alert ids in `held` only once `release` is set (others at once; each group reads the whole
     topic, earlier tests' alerts included), robots answer like WeCom / DingTalk ({"errcode": 0})."""
 
     def __init__(self):
         self.posts: list[tuple[str, dict]] = []
         self.tries: Counter = Counter()
+        self.times: defaultdict[tuple[str, str], list[float]] = defaultdict(list)
         self.held: set[str] = set()
         self.release, self.hanging = threading.Event(), set()
         lock, outer = threading.Lock(), self
@@ -49,6 +51,7 @@ class Receiver:
                 with lock:
                     outer.posts.append((self.path, body))
                     outer.tries[key] += 1
+                    outer.times[key].append(time.time())
                     n = outer.tries[key]
                 if path == "/hang" and key[1] in outer.held:
                     outer.hanging.add(key[1])
@@ -106,8 +109,9 @@ def pager(broker, subprocess_env, receiver, tmp_path):
 
     def start(*extra: str) -> subprocess.Popen:
         log = open(tmp_path / f"pager-{len(procs)}.log", "w")
-        p = subprocess.Popen([sys.executable, "-m", "cityops", "pager", "--group", group, "--attempts", "3",
-                              "--backoff", "0.05", *extra], env=env, stdout=log, stderr=subprocess.STDOUT)
+        # A failing delivery: attempts at 0, 0.5 s and 1 s (the backoff's 1 s clipped to --retry-for), then gave up.
+        p = subprocess.Popen([sys.executable, "-m", "cityops", "pager", "--group", group, "--backoff", "0.5",
+                              "--retry-for", "1", *extra], env=env, stdout=log, stderr=subprocess.STDOUT)
         procs.append(p)
         return p
 
@@ -259,6 +263,36 @@ def test_retries_with_backoff_then_delivered_or_gave_up(pager, receiver):
     assert receiver.tries[("/flaky", flaky.alert_id)] == 3  # one delivery, after two refusals
     time.sleep(1)
     assert receiver.tries[("/flaky", flaky.alert_id)] == 3 and len(deliveries.of(flaky.alert_id)) == 3
+
+
+def test_a_pager_killed_mid_backoff_resumes_the_attempts_from_the_ledger(pager, receiver):
+    retry = ("--backoff", "4", "--backoff-max", "8", "--retry-for", "20")   # attempts at 0, 4, 12 and 20 s
+    first = pager(*retry)
+    down = alert("园林")
+    produce(down)
+    deliveries = Deliveries()
+    wait_for(lambda: len(deliveries.of(down.alert_id)) == 2, "two failed attempts")
+    os.kill(first.pid, signal.SIGKILL)   # its third attempt is due 8 s after the second
+    first.wait()
+    pager(*retry)
+    plain = alert("水务")
+    produce(plain)
+    wait_for(lambda: "gave_up" in [d["status"] for d in deliveries.of(down.alert_id)], "the given-up record", 120)
+
+    # At least once: a record the broker took before the kill may be sent again, unchanged.
+    records = sorted({json.dumps(d, sort_keys=True): d for d in deliveries.of(down.alert_id)}.values(),
+                     key=lambda d: d["attempt"])
+    assert [(d["attempt"], d["status"]) for d in records] == [(1, "failed"), (2, "failed"), (3, "failed"),
+                                                              (4, "gave_up")]
+    assert records[-1]["error"] == "gave up after 4 attempts in 20 s: HTTP 500: {\"error\": \"busy\"}"
+    posts = receiver.times[("/down", down.alert_id)]
+    assert len(posts) == 4
+    assert posts[2] - posts[1] >= 8 - 0.05   # the restarted pager kept the ledger's time, no immediate retry
+    # Given up 20 s after the first attempt, not 20 s after the restart (which came after the second).
+    assert 20 - 0.05 <= posts[3] - posts[0] and posts[3] - posts[1] < 19
+    # Meanwhile the other department's alert was paged at once.
+    sent = receiver.times[("/json", plain.alert_id)]
+    assert sent and sent[0] < posts[3]
 
 
 def test_a_hanging_webhook_holds_only_its_own_department(pager, receiver):

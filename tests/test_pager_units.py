@@ -132,6 +132,24 @@ def test_ledger_forgets_finished_marks_once_their_alerts_cannot_be_read_again(tm
     assert FINISHED_KEEP_S > 2 * 7 * 86400   # beyond the alerts topic's retention and a segment roll
 
 
+def test_a_ledger_from_before_the_retry_schedule_resumes_its_queue_at_the_first_attempt(tmp_path):
+    import sqlite3
+
+    old = tmp_path / "old.sqlite"    # queued deliveries written before the queue kept their progress
+    db = sqlite3.connect(old)
+    db.execute("CREATE TABLE queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, alert_id TEXT, target TEXT, alert BLOB, "
+               "UNIQUE (alert_id, target))")
+    db.execute("INSERT INTO queue (alert_id, target, alert) VALUES ('a', ?, ?)", (target_key("https://x/hook"), b"A"))
+    db.commit()
+    db.close()
+    led = Ledger(old)
+    assert led.queued() == [(target_key("https://x/hook"), b"A")]
+    assert led.progress("a", "https://x/hook") == (0, None, 0.0)   # due now, as attempt 1
+    d = Delivery(alert_id="a", department="市政", channel="webhook", target="x", attempt=1, status="failed")
+    led.retry(d, "https://x/hook", 100.0, 101.0)
+    assert led.progress("a", "https://x/hook") == (1, 100.0, 101.0)
+
+
 def test_compose_points_grafana_contact_points_at_the_pager():
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     base = services["grafana"]["environment"]["CITYOPS_PAGER_URL"]
@@ -203,3 +221,108 @@ def test_webhook_config_rejects_misplaced_secrets():
         Webhook(format="wecom", url="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=${K}", secret_env="K")
     with pytest.raises(ValidationError, match=r"\$\{NAME\}"):
         Webhook(format="json", url="https://ops.example/hooks/${TOKEN")
+
+
+def test_retry_backs_off_to_its_cap_and_gives_up_an_hour_after_the_first_attempt():
+    from streams.pager.delivery import Retry
+
+    retry, now, attempts = Retry(first_s=1.0, max_s=300.0, for_s=3600.0), 0.0, [0.0]
+    while (again := retry.after(len(attempts), 0.0, now)) is not None:   # each attempt fails at once
+        attempts.append(now := again)
+    gaps = [b - a for a, b in zip(attempts, attempts[1:])]
+    assert gaps[:10] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300] and max(gaps) == 300
+    assert attempts[-1] == 3600.0 and len(attempts) == 21   # the last one an hour after the first, then gave up
+    assert retry.after(12, 100.0, 3700.0) is None and retry.after(12, 100.0, 3690.0) == 3700.0
+
+
+class Clock:
+    def __init__(self, now: float):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def refusing(requests: list):
+    import httpx
+
+    def answer(request):
+        requests.append(request)
+        return httpx.Response(500, text="robot busy")
+    return httpx.Client(transport=httpx.MockTransport(answer))
+
+
+def test_a_failing_delivery_is_retried_for_an_hour_across_a_restart(tmp_path):
+    from datetime import datetime, timezone
+
+    from streams.pager.delivery import Deliverer, Retry
+    from streams.pager.targets import resolve
+
+    start = 1_795_000_000.0
+    clock, requests, retry = Clock(start), [], Retry(first_s=1.0, max_s=300.0, for_s=3600.0)
+    # Raised 50 minutes before its first attempt: the pager's 1 h stale rule must not cut the retries short.
+    alert = ALERT.model_copy(update={"raised_at": datetime.fromtimestamp(start - 3000, timezone.utc)})
+    (target,), = resolve({"市政": [Webhook(format="json", url="https://ops.example/hooks/cityops")]}, {}).values()
+    led = Ledger(tmp_path / "p.sqlite")
+    led.enqueue([(alert.alert_id, target.name, alert.model_dump_json().encode())])
+    pager = Deliverer(led, refusing(requests), retry, max_age_s=3600.0, clock=clock)
+    for _ in range(5):
+        clock.now = pager.attempt(target, alert)
+    led.close()                                        # killed mid-backoff: the ledger knows where it was
+    led = Ledger(tmp_path / "p.sqlite")
+    assert led.progress(alert.alert_id, target.name) == (5, start, clock.now)
+    pager = Deliverer(led, refusing(requests), retry, max_age_s=3600.0, clock=clock)
+    while (due := pager.attempt(target, alert)) is not None:
+        assert due > clock.now                         # never an immediate retry
+        clock.now = due
+    records = [Delivery.model_validate_json(r) for _, r in led.pending()]
+    assert [d.attempt for d in records] == list(range(1, 22)) and len(requests) == 21
+    assert {d.status for d in records[:-1]} == {"failed"} and records[-1].status == "gave_up"
+    assert clock.now == start + 3600 and records[-1].attempted_at.timestamp() == start + 3600
+    assert records[-1].error == "gave up after 21 attempts in 60 min: HTTP 500: robot busy"
+    assert led.queued() == [] and led.finished(alert.alert_id, target.name)
+
+
+def test_an_alert_too_old_for_its_first_attempt_is_given_up_as_stale(tmp_path):
+    from datetime import datetime, timezone
+
+    from streams.pager.delivery import Deliverer, Retry
+    from streams.pager.targets import resolve
+
+    clock, requests = Clock(1_795_000_000.0), []
+    alert = ALERT.model_copy(update={"raised_at": datetime.fromtimestamp(clock.now - 7200, timezone.utc)})
+    (target,), = resolve({"市政": [Webhook(format="json", url="https://ops.example/hooks/cityops")]}, {}).values()
+    led = Ledger(tmp_path / "p.sqlite")
+    led.enqueue([(alert.alert_id, target.name, alert.model_dump_json().encode())])
+    assert Deliverer(led, refusing(requests), Retry(), max_age_s=3600.0, clock=clock).attempt(target, alert) is None
+    (_, record), = led.pending()
+    d = Delivery.model_validate_json(record)
+    assert (d.status, d.attempt, requests) == ("gave_up", 1, [])
+    assert d.error.startswith("stale: raised 120 minutes ago")
+
+
+def test_an_alert_in_backoff_does_not_hold_the_next_one_for_its_target():
+    import threading
+    import time
+
+    from streams.pager.lanes import Lanes
+
+    first, second = ALERT, ALERT.model_copy(update={"alert_id": "emergency_case:T-2@1"})
+    attempts, stop = [], threading.Event()
+
+    def deliver(target, alert):
+        attempts.append((alert.alert_id, time.time()))
+        if alert is first and len(attempts) == 1:
+            return time.time() + 0.5     # its robot refused it: due again in 0.5 s
+        return None
+
+    lanes = Lanes(deliver, stop)
+    lanes.put("k", None, first)
+    lanes.put("k", None, second)
+    deadline = time.time() + 10
+    while len(attempts) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    lanes.join(2)
+    assert [a for a, _ in attempts] == [first.alert_id, second.alert_id, first.alert_id]
+    assert attempts[2][1] - attempts[0][1] >= 0.5    # the first again once due, not at once

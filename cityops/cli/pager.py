@@ -13,10 +13,13 @@ from cityops.cli.errors import UserError
 def register(root: typer.Typer) -> None:
     @root.command()
     def pager(
-        attempts: int = typer.Option(5, min=1, help="delivery attempts per webhook before giving up"),
-        backoff: float = typer.Option(1.0, min=0.0, help="seconds before the first retry (doubling, max 60)"),
+        retry_for: float = typer.Option(3600.0, min=0.0, help="seconds a failing delivery is retried after its "
+                                        "first attempt, then given up"),
+        backoff: float = typer.Option(1.0, min=0.001, help="seconds before the first retry (then doubling)"),
+        backoff_max: float = typer.Option(300.0, min=0.001, help="most seconds between two attempts"),
         timeout: float = typer.Option(10.0, min=0.1, help="seconds to wait for a webhook's answer"),
-        max_age: float = typer.Option(3600.0, help="alerts raised longer ago than this (s) are not paged"),
+        max_age: float = typer.Option(3600.0, help="alerts raised longer ago than this (s) when their first "
+                                      "attempt comes are not paged"),
         host: str = typer.Option("127.0.0.1", envvar="CITYOPS_PAGER_HOST",
                                  help="address of the Grafana webhook receiver"),
         port: int = typer.Option(0, envvar="CITYOPS_PAGER_PORT",
@@ -27,7 +30,8 @@ def register(root: typer.Typer) -> None:
         from cityops.settings import get_settings
         from streams.alerts.rules import load_alerting
         from streams.pager.grafana import serve
-        from streams.pager.service import Pager, Retry
+        from streams.pager.delivery import Retry
+        from streams.pager.service import Pager
         from streams.pager.targets import resolve
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -42,7 +46,8 @@ def register(root: typer.Typer) -> None:
         except ValueError as e:
             raise UserError(f"{e}: set it, or change the webhook in CITYOPS_PAGER_WEBHOOKS") from None
         p = Pager(s.bootstrap_servers, webhooks, s.data_dir / "pager" / f"{group}.sqlite",
-                  Retry(attempts=attempts, first_s=backoff, timeout_s=timeout), max_age_s=max_age, group_id=group)
+                  Retry(first_s=backoff, max_s=backoff_max, for_s=retry_for, timeout_s=timeout), max_age_s=max_age,
+                  group_id=group)
         signal.signal(signal.SIGTERM, lambda *_: p.stop.set())
         signal.signal(signal.SIGINT, lambda *_: p.stop.set())
         server = None

@@ -3,7 +3,9 @@ pairs are finished, and the delivery records not yet acknowledged by Kafka.
 
 An alert read from Kafka is queued here for each of its targets before its offset is committed; a target's
 lane takes it from the queue and, once the webhook answered for good, marks the pair finished in the same
-transaction that queues the attempt's record and drops it from the queue. A pager killed at any point
+transaction that queues the attempt's record and drops it from the queue. A failed attempt's record is
+queued in the same transaction as the delivery's progress: attempts made, the first one's time and when the
+next is due (wall-clock seconds, to outlive the process). A pager killed at any point
 resumes the queue on its next start and skips finished pairs when an alert is read again; its records still
 reach the `deliveries` topic (at least once: killed between the broker's ack and `sent`, the next start
 resends the identical record; readers dedupe on the whole record). Targets are keyed by a hash of the full
@@ -52,6 +54,10 @@ class Ledger:
         self.db.execute("CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, record BLOB)")
         self.db.execute("CREATE TABLE IF NOT EXISTS queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, alert_id TEXT, "
                         "target TEXT, alert BLOB, UNIQUE (alert_id, target))")
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(queue)")}
+        for column in ("attempt INTEGER NOT NULL DEFAULT 0", "first_at REAL", "next_at REAL NOT NULL DEFAULT 0"):
+            if column.split()[0] not in have:   # a ledger from before: its deliveries are due now, at attempt 1
+                self.db.execute(f"ALTER TABLE queue ADD COLUMN {column}")
 
     def finished(self, alert_id: str, url: str) -> bool:
         with self._lock:
@@ -78,6 +84,21 @@ class Ledger:
         """(target key, alert JSON) of every delivery not finished yet, oldest first."""
         with self._lock:
             return self.db.execute("SELECT target, alert FROM queue ORDER BY seq").fetchall()
+
+    def progress(self, alert_id: str, url: str) -> tuple[int, float | None, float] | None:
+        """(attempts made, first attempt's time, next one's) of a queued delivery; None if not queued."""
+        with self._lock:
+            return self.db.execute("SELECT attempt, first_at, next_at FROM queue WHERE alert_id = ? AND target = ?",
+                                   (alert_id, target_key(url))).fetchone()
+
+    def retry(self, d: Delivery, url: str, first_at: float, next_at: float) -> None:
+        """Queue a failed attempt's record and when the delivery's next attempt is due, in one transaction."""
+        with self._lock, self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("INSERT INTO outbox (record) VALUES (?)", (d.model_dump_json().encode(),))
+            self.db.execute("UPDATE queue SET attempt = ?, first_at = ?, next_at = ? "
+                            "WHERE alert_id = ? AND target = ?", (d.attempt, first_at, next_at, d.alert_id,
+                                                                  target_key(url)))
 
     def record(self, d: Delivery, url: str | None = None, *, target: str | None = None) -> None:
         """Queue an attempt's record; a final one (delivered / gave up) also finishes the pair and drops it from

@@ -1,6 +1,7 @@
 """The pager: consume `alerts` (every partition, offsets committed under its group id), queue each alert for each
-of its department's webhooks in the ledger, commit; one lane per webhook delivers its queue with bounded
-exponential-backoff retries and records every attempt.
+of its department's webhooks in the ledger, commit; one lane per webhook delivers its queue, retrying a failing
+delivery with exponential backoff for an hour (`delivery.py`, progress kept in the ledger), and records every
+attempt.
 
 Once per (alert, target): the ledger (sqlite) marks a pair finished right after the webhook answered; an alert
 read again (a replay, a repeat) is not queued again, and a pager killed with deliveries queued resumes them
@@ -11,16 +12,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 from pydantic import ValidationError
 
-from cityops.models.alerts import Alert, Delivery, DeliveryStatus
+from cityops.models.alerts import Alert, Delivery
 from cityops.topics import ALERTS, DELIVERIES, wait_for_partitions
-from streams.pager import formats
+from streams.pager.delivery import Deliverer, Retry
 from streams.pager.lanes import Lanes
 from streams.pager.ledger import Ledger
 from streams.pager.targets import Target
@@ -30,30 +29,19 @@ GROUP = "cityops-pager"
 FORGET_EVERY_S = 3600.0
 
 
-@dataclass(frozen=True)
-class Retry:
-    attempts: int = 5            # then gave_up
-    first_s: float = 1.0         # backoff: first_s, 2×, 4× … capped
-    max_s: float = 60.0
-    timeout_s: float = 10.0      # per HTTP request
-
-    def delay(self, attempt: int) -> float:
-        return min(self.first_s * 2 ** (attempt - 1), self.max_s)
-
-
 class Pager:
     def __init__(self, bootstrap_servers: str, webhooks: dict[str, list[Target]], ledger_path: Path,
                  retry: Retry = Retry(), max_age_s: float = 3600.0, group_id: str = GROUP):
         from kafka import KafkaProducer
 
-        self.bootstrap, self.webhooks, self.retry = bootstrap_servers, webhooks, retry
-        self.max_age_s, self.group_id = max_age_s, group_id
+        self.bootstrap, self.webhooks, self.retry, self.group_id = bootstrap_servers, webhooks, retry, group_id
         self.ledger = Ledger(ledger_path)
         self.http = httpx.Client(timeout=retry.timeout_s, follow_redirects=False)
         self.producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True,
                                       linger_ms=5, client_id="cityops-pager")
         self.stop = threading.Event()
-        self.lanes = Lanes(self.deliver, self.stop)
+        self.deliverer = Deliverer(self.ledger, self.http, retry, max_age_s)
+        self.lanes = Lanes(self.deliverer.attempt, self.stop)
 
     # -- records ------------------------------------------------------------------------------------
     def flush_records(self) -> None:
@@ -87,7 +75,7 @@ class Pager:
             if not hooks:
                 marker = f"none:{alert.department}"
                 if not self.ledger.finished(alert.alert_id, marker):
-                    self._give_up(alert, None, f"no webhook configured for {alert.department}", marker)
+                    self.deliverer.give_up(alert, None, f"no webhook configured for {alert.department}", marker)
                 continue
             raw = alert.model_dump_json().encode()
             for hook in hooks:
@@ -98,64 +86,17 @@ class Pager:
                 self.lanes.put(hook.key, hook, alert)
 
     def resume(self) -> None:
-        """Deliveries queued by an earlier run that did not finish, back to their lanes."""
+        """Deliveries queued by an earlier run that did not finish, back to their lanes, each due when the
+        ledger says (a delivery in backoff goes on at its next attempt's time, not at once)."""
         by_key = {h.key: h for hooks in self.webhooks.values() for h in hooks}
         for key, raw in self.ledger.queued():
             alert = Alert.model_validate_json(raw)
             hook = by_key.get(key)
             if hook is None:
-                self._give_up(alert, None, "webhook no longer configured (CITYOPS_PAGER_WEBHOOKS changed)",
-                              target=key)
-            else:
-                self.lanes.put(key, hook, alert)
-
-    def deliver(self, hook: Target, alert: Alert) -> None:
-        """One lane's delivery: attempts until the webhook takes it or the attempts are spent."""
-        try:
-            age = (datetime.now(timezone.utc) - alert.raised_at).total_seconds()
-            if age > self.max_age_s:
-                self._give_up(alert, hook, f"stale: raised {age / 60:.0f} minutes ago, older than the pager's "
-                                           "max age", hook.name)
-            else:
-                self._attempts(alert, hook)
-        except Exception:  # noqa: BLE001 — stays queued in the ledger; the lane goes on with the next alert
-            log.exception("alert %s to %s: delivery failed", alert.alert_id, hook.shown)
-
-    def _give_up(self, alert: Alert, hook: Target | None, why: str, url: str | None = None, *,
-                 target: str | None = None) -> None:
-        self.ledger.record(Delivery(alert_id=alert.alert_id, department=alert.department,
-                                    channel=formats.CHANNELS[hook.format] if hook else "none",
-                                    target=hook.shown if hook else "", attempt=1,
-                                    status=DeliveryStatus.gave_up, error=why), url, target=target)
-
-    def _attempts(self, alert: Alert, hook: Target) -> None:
-        body = formats.body(hook.format, alert)
-        for attempt in range(1, self.retry.attempts + 1):
-            code, error = self._post(hook, body)
-            last = attempt == self.retry.attempts
-            status = (DeliveryStatus.delivered if not error else
-                      DeliveryStatus.gave_up if last else DeliveryStatus.failed)
-            self.ledger.record(Delivery(alert_id=alert.alert_id, department=alert.department,
-                                        channel=formats.CHANNELS[hook.format], target=hook.shown,
-                                        attempt=attempt, status=status, http_status=code, error=error),
-                               hook.name)
-            if status != DeliveryStatus.failed:
-                return
-            if self.stop.wait(self.retry.delay(attempt)):
-                return  # stopping: still queued, the next start retries it
-
-    def _post(self, hook: Target, body: dict) -> tuple[int, str]:
-        try:
-            r = self.http.post(hook.send_url(time.time()), json=body)
-        except httpx.HTTPError as e:
-            return 0, hook.scrub(f"{type(e).__name__}: {e}")[:300]
-        if not 200 <= r.status_code < 300:
-            return r.status_code, hook.scrub(f"HTTP {r.status_code}: {r.text}")[:300]
-        try:
-            answer = r.json()
-        except ValueError:
-            answer = None
-        return r.status_code, hook.scrub(formats.robot_error(hook.format, answer))
+                self.deliverer.give_up(alert, None, "webhook no longer configured (CITYOPS_PAGER_WEBHOOKS changed)",
+                                       key=key)
+            elif progress := self.ledger.progress(alert.alert_id, hook.name):
+                self.lanes.put(key, hook, alert, progress[2])
 
     # -- loop ---------------------------------------------------------------------------------------
     def run(self) -> None:
