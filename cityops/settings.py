@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     partitions: int = Field(4, ge=1, description="partitions of every stream topic (Faust needs them equal)")
     worker_port: int = 6066
     pii_key: str = Field("cityops-dev-only-key", description="HMAC key for caller hashes; set in production")
+    source_retention_hours: int = Field(72, ge=1, description="how long the source topics keep raw input, "
+                                        "personal data in clear (the streams and the sink mask what they keep)")
     registry: Path | None = Field(None, description="directory with grids.geojson + addresses.csv; "
                                   "unset: the generated Zibo city")
     intake_api_keys: str = Field("", description="comma-separated Open311 API keys; unset: a dev key "

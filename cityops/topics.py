@@ -18,7 +18,12 @@ from cityops.models.incidents import Incident
 from cityops.settings import get_settings
 
 DAY_MS = 86_400_000
-# A source message larger than this is bad input (dead-lettered as `oversize` by the streams, skipped by the sink).
+# Size limits, from the outside in. Every topic is created with Kafka's default `max.message.bytes`, set
+# explicitly so a broker default cannot move it; no producer of ours sends a record over MAX_RECORD_BYTES (room
+# left for the batch header); a source message over MAX_MESSAGE_BYTES is bad input: our producers refuse it, the
+# streams dead-letter it as `oversize` with a bounded excerpt, the sink skips it.
+TOPIC_MAX_BYTES = 1_048_588
+MAX_RECORD_BYTES = 1_000_000
 MAX_MESSAGE_BYTES = 64 * 1024
 
 
@@ -29,35 +34,48 @@ class Topic:
     key_field: str | None
     description: str
     partitions: int = 0          # 0: the stream-wide count from settings (Faust co-partitioning)
-    retention_ms: int = 7 * DAY_MS
+    keep_ms: int = 7 * DAY_MS
+    # Raw input as citizens and devices sent it, personal data in clear: kept only for the source retention.
+    source: bool = False
 
     @property
     def partition_count(self) -> int:
         return self.partitions or get_settings().partitions
 
+    @property
+    def retention_ms(self) -> int:
+        return get_settings().source_retention_hours * 3_600_000 if self.source else self.keep_ms
+
+    @property
+    def max_message_bytes(self) -> int:
+        """The largest value a producer of ours may send to this topic."""
+        return MAX_MESSAGE_BYTES if self.source else MAX_RECORD_BYTES
+
     def key_of(self, value: BaseModel) -> bytes | None:
         return str(getattr(value, self.key_field)).encode() if self.key_field else None
 
 
-HOTLINE_TICKETS = Topic("hotline.tickets", TicketEvent, "ticket_id", "12345 hotline work-order lifecycle events")
-SENSOR_EVENTS = Topic("sensor.events", SensorEvent, "device_id", "IoT sensor readings and device alerts")
-APP_REPORTS = Topic("app.reports", AppReport, "report_id", "citizen app reports (随手拍) and Open311 requests")
+HOTLINE_TICKETS = Topic("hotline.tickets", TicketEvent, "ticket_id", "12345 hotline work-order lifecycle events",
+                        source=True)
+SENSOR_EVENTS = Topic("sensor.events", SensorEvent, "device_id", "IoT sensor readings and device alerts", source=True)
+APP_REPORTS = Topic("app.reports", AppReport, "report_id", "citizen app reports (随手拍) and Open311 requests",
+                    source=True)
 CASES = Topic("cases", CaseUpdate, "case_id", "case state after each event: classified, placed, dispatched")
 INCIDENTS = Topic("incidents", Incident, "incident_id", "sensor incidents opened and closed")
 AGGREGATES = Topic("aggregates", MinuteCount, None, "per-minute event-time counts by district/street/source/label")
 ALERTS = Topic("alerts", Alert, "department", "alerts for departments, deduplicated, with cooldown")
 DELIVERIES = Topic("deliveries", Delivery, "alert_id", "every pager delivery attempt", partitions=1)
-DEADLETTERS = Topic("deadletters", DeadLetter, None, "rejected input with original bytes, reason and offset",
-                    partitions=1, retention_ms=30 * DAY_MS)
+DEADLETTERS = Topic("deadletters", DeadLetter, None, "rejected input: reason, offset and a masked excerpt",
+                    partitions=1, keep_ms=30 * DAY_MS)
 # Internal re-keying topics of the streams (stream-wide partitions: each feeds a co-partitioned table).
 CASE_CANDIDATES = Topic("streams.case-candidates", CaseCandidate, "dedup_key",
-                        "new cases by district + label, for duplicate and hot-spot checks", retention_ms=DAY_MS)
+                        "new cases by district + label, for duplicate and hot-spot checks", keep_ms=DAY_MS)
 CASE_COMMANDS = Topic("streams.case-commands", CaseCommand, "case_id",
                       "open / add reporter / lifecycle event, by case id, for the case-state table",
-                      retention_ms=DAY_MS)
+                      keep_ms=DAY_MS)
 MINUTE_PARTIALS = Topic("streams.minute-partials", MinutePartial, None,
                         "per-source-partition minute counts by minute + district, for the combiner",
-                        retention_ms=DAY_MS)
+                        keep_ms=DAY_MS)
 
 CATALOGUE: tuple[Topic, ...] = (HOTLINE_TICKETS, SENSOR_EVENTS, APP_REPORTS, CASES, INCIDENTS, AGGREGATES,
                                  ALERTS, DELIVERIES, DEADLETTERS, CASE_CANDIDATES, CASE_COMMANDS, MINUTE_PARTIALS)

@@ -7,7 +7,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from cityops.models import Source
-from cityops.topics import APP_REPORTS, HOTLINE_TICKETS, SENSOR_EVENTS, Topic, by_name
+from cityops.topics import APP_REPORTS, HOTLINE_TICKETS, MAX_MESSAGE_BYTES, SENSOR_EVENTS, Topic, by_name
 from producers.errors import InvalidEvent
 
 TOPIC_OF_SOURCE: dict[str, Topic] = {Source.hotline: HOTLINE_TICKETS, Source.sensor: SENSOR_EVENTS,
@@ -16,7 +16,16 @@ TOPIC_OF_SOURCE: dict[str, Topic] = {Source.hotline: HOTLINE_TICKETS, Source.sen
 
 def encode(topic: Topic, event: BaseModel) -> tuple[bytes | None, bytes]:
     """(key, value). Serialised by pydantic-core (no dict round trip); None fields left out."""
-    return topic.key_of(event), event.__pydantic_serializer__.to_json(event, exclude_none=True)
+    value = event.__pydantic_serializer__.to_json(event, exclude_none=True)
+    check_size(topic, value)
+    return topic.key_of(event), value
+
+
+def check_size(topic: Topic, value: bytes) -> None:
+    """Refuse what the topic's readers would refuse (cityops/topics.py): a clear error, not a broker's."""
+    if len(value) > topic.max_message_bytes:
+        raise InvalidEvent("(message)", f"{len(value):,} bytes, larger than the {topic.max_message_bytes:,} bytes "
+                                        f"{topic.name} accepts: shorten its text or send the photo as a URL")
 
 
 def topic_for(raw: dict[str, Any], topic: str | None = None) -> Topic:
@@ -36,6 +45,9 @@ def validate(topic: Topic, raw: dict[str, Any], where: str = "") -> BaseModel:
 
 
 def decode_json(line: bytes | str, where: str = "") -> dict[str, Any]:
+    if len(line) > MAX_MESSAGE_BYTES:
+        raise InvalidEvent("(line)", f"{len(line):,} bytes, larger than the {MAX_MESSAGE_BYTES:,} bytes an event may "
+                                     "be", where)
     try:
         raw = orjson.loads(line)
     except orjson.JSONDecodeError as e:

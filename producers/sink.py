@@ -12,9 +12,9 @@ from kafka.partitioner.default import murmur2
 from pydantic import BaseModel
 
 from cityops.settings import get_settings
-from cityops.topics import Topic
+from cityops.topics import MAX_RECORD_BYTES, Topic, by_name
 from producers.errors import SendFailed
-from producers.serde import encode
+from producers.serde import check_size, encode
 
 
 class Partitioner:
@@ -55,6 +55,7 @@ class KafkaSink:
             max_in_flight_requests_per_connection=5,
             retries=2**31 - 1,
             delivery_timeout_ms=60_000,
+            max_request_size=MAX_RECORD_BYTES,   # within every topic's max.message.bytes (cityops/topics.py)
         )
         self.sent: Counter[str] = Counter()
         self.acked: Counter[str] = Counter()
@@ -64,10 +65,14 @@ class KafkaSink:
         self.partition = Partitioner(self.producer.partitions_for)
 
     def send(self, topic: Topic, event: BaseModel) -> None:
-        key, value = encode(topic, event)
-        self.send_raw(topic.name, key, value)
+        key, value = encode(topic, event)   # size checked
+        self._produce(topic.name, key, value)
 
     def send_raw(self, topic: str, key: bytes | None, value: bytes) -> None:
+        check_size(by_name(topic), value)
+        self._produce(topic, key, value)
+
+    def _produce(self, topic: str, key: bytes | None, value: bytes) -> None:
         fut = self.producer.send(topic, value=value, key=key, partition=self.partition(topic, key))
         self.sent[topic] += 1
         fut.add_callback(self._ok, topic)

@@ -18,6 +18,7 @@ from faust.types import TP, Message
 from faust.utils.functional import consecutive_numbers
 
 from cityops.settings import get_settings
+from cityops.topics import MAX_RECORD_BYTES
 from streams.inorder import HandledOffsets
 
 settings = get_settings()
@@ -401,6 +402,7 @@ app = App(
     # in all, and each inline commit's flush queued behind them. At 256 KiB ~10 waits; worker p99 1.6 → 0.9 s in
     # one pair of `cityops bench e2e` runs.
     producer_max_batch_size=256 * 1024,
+    producer_max_request_size=MAX_RECORD_BYTES,   # within every topic's max.message.bytes (cityops/topics.py)
     web_enabled=False,
     timezone="Asia/Shanghai",
 )

@@ -1,11 +1,14 @@
 """What the agents share in one worker: the state tables, the intake, and sending outputs in batches."""
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
 from functools import lru_cache, partial
 from typing import Callable
 
 import faust
+from aiokafka.errors import InvalidTopicError, MessageSizeTooLargeError, UnknownTopicOrPartitionError
 from faust.types import Message
 
 from cityops.models.deadletters import DeadLetter
@@ -16,6 +19,9 @@ from streams.app import app, raw_topic, settings, warn_if_unsent
 from streams.intake import Intake, Out, dead_out
 from streams.state import TableKV
 
+log = logging.getLogger("cityops.streams")
+# What the producer refuses for the message itself: sending it again cannot help.
+REFUSED = (MessageSizeTooLargeError, InvalidTopicError, UnknownTopicOrPartitionError, TypeError, ValueError)
 Handle = Callable[[bytes, bytes | None, str, int, int], list[Out]]  # (value, key, topic, partition, offset)
 
 
@@ -57,14 +63,17 @@ def consume(topic: str, handle: Callable[[Message], list[Out]], finish: Callable
     app.topics.add(topics[topic])  # subscribed through the conductor: assignment, acks, co-partitioned tables
 
     async def on_batch(messages: list[Message]) -> None:
-        outs: list[Out] = []
+        handled: list[tuple[Message, list[Out]]] = []
         for m in messages:
             try:
-                outs += handle(m)
+                handled.append((m, handle(m)))
             except Exception as e:  # noqa: BLE001
-                outs.append(processing_error(m, e))
+                handled.append((m, [processing_error(m, e)]))
         finish()
-        await send_all(outs)
+        for m, outs in handled:
+            if refused := await send_all(outs):
+                await send_all([dead_out(DeadLetter.of(m.topic, m.partition, m.offset, "output_refused",
+                                                       "; ".join(refused), m.value, m.key))])
 
     app.batch_handlers[topic] = on_batch
 
@@ -75,13 +84,43 @@ def source(topic: str, handle: Callable[[Intake], Handle]) -> None:
             finish=lambda: intake().counts.flush())
 
 
-async def send_all(outs: list[Out]) -> None:
+async def send_all(outs: list[Out]) -> list[str]:
     """Straight to the Kafka producer (partition by key, as Faust's `Topic.send` does): Faust's own path
     wraps each message in three objects and two callbacks, ~8 % of a worker's CPU. An offset commit still
-    waits for these sends (the producer is flushed first)."""
+    waits for these sends (the producer is flushed first). Returns what the producer refused and why (a batch
+    makes that message a dead letter); an unavailable broker is waited for: neither stops the worker."""
+    refused = []
     send = app.producer.send
     for name, key, value in outs:
-        (await send(name, key, value, None, None, None)).add_done_callback(partial(warn_if_unsent, name))
+        try:
+            sent = await send(name, key, value, None, None, None)
+        except Exception as e:  # noqa: BLE001 — Faust wraps the client's error in ProducerSendError
+            if why := await _send_again(name, key, value, e):
+                log.error("a message for %s was refused: %s", name, why)
+                refused.append(f"{name}: {why}")
+            continue
+        sent.add_done_callback(partial(warn_if_unsent, name))
+    return refused
+
+
+async def _send_again(name: str, key: bytes | None, value: bytes, error: Exception) -> str | None:
+    """After the producer raised `error`: why it refuses the message itself, or None once it took it. While the
+    broker is unavailable it is tried again with backoff (the commit waits behind it: nothing is acked)."""
+    delay = 0.5
+    while True:
+        cause = error.__cause__ or error
+        if isinstance(cause, REFUSED) or app.should_stop:
+            return f"{type(cause).__name__}: {str(cause)[:300]}"
+        log.warning("could not hand a message for %s to the producer (%r); retrying in %.1f s", name, cause, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30.0)
+        try:
+            sent = await app.producer.send(name, key, value, None, None, None)
+        except Exception as e:  # noqa: BLE001
+            error = e
+            continue
+        sent.add_done_callback(partial(warn_if_unsent, name))
+        return None
 
 
 def owned(source_names=tuple(t.name for t in SOURCE_TOPICS)) -> set[str]:

@@ -9,11 +9,12 @@ topic; an accepted one is stored once, text verbatim (SQL and script in complain
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -21,14 +22,30 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from bench.pipeline import Pipeline, alive, end_offsets, query, worker_topics
 from cityops.models import AppReport, SensorEvent, TicketEvent
+from cityops.models.deadletters import EXCERPT_BYTES
+from cityops.pii import mask_payload
 from cityops.topics import APP_REPORTS, DEADLETTERS, HOTLINE_TICKETS, SENSOR_EVENTS
 from cityops.warehouse.schema import tables_of
 
 pytestmark = pytest.mark.integration
 
 CORPUS = Path(__file__).parent / "data" / "bad_input" / "cases.jsonl"
-CASES = [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
-T = datetime(2026, 7, 15, 12, 0, tzinfo=timezone.utc)
+CORPUS_DAY = b"2026-07-15"   # the day the corpus's events happened (tests/data/bad_input/make_corpus.py)
+# The corpus moved to a recent day: a fixed day grows older than the warehouse's retention (sensor readings are
+# dropped after 180 days), and the accepted events must be stored. Same length, so sizes and reasons stay.
+RECENT_DAY = (datetime.now(timezone.utc) - timedelta(days=20)).strftime("%Y-%m-%d").encode()
+
+
+def _recent(case: dict) -> dict:
+    if case["payload_b64"] is None:
+        return case
+    payload = base64.b64decode(case["payload_b64"]).replace(CORPUS_DAY, RECENT_DAY)
+    return {**case, "payload_b64": base64.b64encode(payload).decode()}
+
+
+CASES = [_recent(json.loads(line)) for line in CORPUS.read_text().splitlines() if line.strip()]
+T = datetime.combine(datetime.fromisoformat(RECENT_DAY.decode()).date(), datetime.min.time().replace(hour=12),
+                     tzinfo=timezone.utc)
 SOURCES = (HOTLINE_TICKETS.name, SENSOR_EVENTS.name, APP_REPORTS.name)
 
 
@@ -56,7 +73,7 @@ class Outcome:
     valid: list[tuple[str, str]]                    # (topic, event_id) of the valid events
     worker_alive: bool
     worker_topics: list[str]
-    letters_on_topic: dict[tuple[str, int, int], bytes]   # the worker's dead letters, original bytes
+    letters_on_topic: dict[tuple[str, int, int], dict]    # the worker's dead letters
     rows: dict[str, list[list]]
     logs: dict[str, str]
     source_messages: int                            # on the source topics, whoever sent them
@@ -89,7 +106,7 @@ def _worker_letters(bootstrap: str) -> dict[tuple[str, int, int], bytes]:
     out = {}
     for m in consumer:
         letter = json.loads(m.value)
-        out[(letter["topic"], letter["partition"], letter["offset"])] = base64.b64decode(letter["payload_b64"])
+        out[(letter["topic"], letter["partition"], letter["offset"])] = letter
     consumer.close()
     return out
 
@@ -200,10 +217,16 @@ def _check_dead_letter(outcome: Outcome, case: dict, sent: list[tuple[int, int]]
     assert not [r for r in outcome.rows["cases"] if case["name"] in r[0]], f"{case['name']}: made a case"
     original = b"" if case["payload_b64"] is None else base64.b64decode(case["payload_b64"])
     if topic in outcome.worker_topics:
-        # The worker's letter keeps the original bytes on the deadletters topic: nothing is lost.
+        # The worker's letter names the message (its bytes stay on the source topic for the retention) and keeps
+        # its text masked.
         assert (topic, partition, offset) in outcome.letters_on_topic, \
             f"{case['name']}: the worker consumes {topic} but sent no dead letter"
-        assert outcome.letters_on_topic[(topic, partition, offset)] == original
+        letter = outcome.letters_on_topic[(topic, partition, offset)]
+        assert (letter["payload_size"], letter["payload_sha256"]) == \
+            (len(original), hashlib.sha256(original).hexdigest() if original else "")
+        text, _ = mask_payload(original, EXCERPT_BYTES) if original else ("", "")
+        assert base64.b64decode(letter["payload_b64"]) == (text or "").encode()[:EXCERPT_BYTES].decode(
+            errors="ignore").encode()
 
 
 def _check_accepted(outcome: Outcome, case: dict, sent: list[tuple[int, int]]) -> None:

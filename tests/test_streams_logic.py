@@ -265,13 +265,19 @@ def reason(outs):
     (TicketEvent(ticket_id="X-000001", status="created", text="t", occurred_at=NOW, lat=31.2, lon=121.5).to_bytes(),
      "coordinates"),
 ])
-def test_bad_input_becomes_a_dead_letter_with_reason_and_bytes(intake, raw, why):
+def test_bad_input_becomes_a_dead_letter_with_reason_and_digest(intake, raw, why):
+    """The letter says where the message is, how long it was and its sha256; it keeps a masked excerpt."""
+    import hashlib
+
+    from cityops.models.deadletters import EXCERPT_BYTES, DeadLetter
+    from cityops.pii import mask_payload
+
     outs = intake.hotline(raw, b"k", "hotline.tickets", 2, 41)
     assert reason(outs) == why
-    dl = orjson.loads(outs[0][2])
-    assert (dl["partition"], dl["offset"]) == (2, 41)
-    import base64
-    assert base64.b64decode(dl["payload_b64"]) == raw
+    dl = DeadLetter.model_validate_json(outs[0][2])
+    assert (dl.partition, dl.offset, dl.payload_size) == (2, 41, len(raw))
+    assert dl.payload_sha256 == hashlib.sha256(raw).hexdigest()
+    assert dl.excerpt == mask_payload(raw, EXCERPT_BYTES)[0][:EXCERPT_BYTES]
 
 
 def test_placed_and_unplaced_tickets_become_candidates(intake):

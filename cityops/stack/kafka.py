@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cityops.settings import Settings
 from cityops.stack.process import Managed
-from cityops.topics import CATALOGUE, Topic
+from cityops.topics import CATALOGUE, TOPIC_MAX_BYTES, Topic
 
 HERE = Path(__file__).parent
 POM = HERE / "kafka-pom.xml"
@@ -151,17 +151,26 @@ class Broker:
                 "data_dir": str(self.home), "log": str(self.log), "jars": str(self.libs)}
 
 
+def topic_config(t: Topic) -> dict[str, str]:
+    return {"retention.ms": str(t.retention_ms), "max.message.bytes": str(TOPIC_MAX_BYTES)}
+
+
 def ensure_topics(bootstrap: str, topics: tuple[Topic, ...]) -> list[str]:
-    """Create the topics that do not exist yet, with their partition counts. Returns those created."""
-    from kafka.admin import KafkaAdminClient, NewTopic
+    """Create the topics that do not exist yet, with their partition counts, and give every topic its retention
+    and size limit (a changed retention setting applies to existing topics too). Returns those created."""
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="cityops-stack")
     try:
         existing = set(admin.list_topics())
-        new = [NewTopic(t.name, t.partition_count, 1, topic_configs={"retention.ms": str(t.retention_ms)})
+        new = [NewTopic(t.name, t.partition_count, 1, topic_configs=topic_config(t))
                for t in topics if t.name not in existing]
         if new:
             admin.create_topics(new)
+        old = [t for t in topics if t.name in existing]
+        if old:   # incremental (IncrementalAlterConfigs): other settings of a topic stay as they are
+            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, t.name, configs=topic_config(t))
+                                 for t in old])
         for t in topics:  # a topic created earlier with another count breaks Faust's co-partitioning
             if t.name in existing:
                 got = len(admin.describe_topics([t.name])[0]["partitions"])

@@ -13,7 +13,7 @@ from enum import Enum
 from pydantic import BaseModel
 
 from cityops import topics
-from cityops.pii import caller_hash, mask_text
+from cityops.pii import caller_hash, mask_payload, mask_text
 from cityops.warehouse.columns import model_columns
 
 # Every sink table records where each row came from: the sink resumes from max(kafka_offset) per partition.
@@ -64,7 +64,7 @@ class Table:
             if name in self.hashed:
                 fixes.append((i, functools.lru_cache(maxsize=65_536)(lambda p: caller_hash(p, pii_key))))
             elif name in self.masked:
-                fixes.append((i, lambda v: mask_text(v or "")))
+                fixes.append((i, _masked))
             elif name in self.masked_b64:
                 fixes.append((i, _mask_b64))
             elif "String" in typ and "Nullable" not in typ:
@@ -117,13 +117,19 @@ def _text(v) -> str:
     return v if isinstance(v, str) else str(v)
 
 
+def _masked(v) -> str:
+    return mask_text(v if v.__class__ is str else str(v or ""))
+
+
 def _mask_b64(b64: str) -> str:
-    """Masks a payload that is UTF-8 text; binary garbage cannot hold a readable phone number."""
+    """A payload masked again whoever made its letter, whatever its encoding; nothing kept when it is not
+    valid base64 or not text."""
     try:
-        text = base64.b64decode(b64).decode()
+        payload = base64.b64decode(b64, validate=True)
     except ValueError:
-        return b64
-    return base64.b64encode(mask_text(text).encode()).decode()
+        return ""
+    text, _ = mask_payload(payload, len(payload) * 2)
+    return base64.b64encode(text.encode()).decode() if text else ""
 
 
 _TEXT = frozenset({"text", "note", "address"})
@@ -132,7 +138,7 @@ _EVENT = ("event_id",)  # producers retry and upstream systems resend
 RAW_TICKETS = Table("raw_tickets", topics.HOTLINE_TICKETS, masked=_TEXT, identity=_EVENT,
                     hashed={"caller_phone": "caller_hash"}, dropped=frozenset({"caller_name"}))
 RAW_SENSOR_EVENTS = Table("sensor_events", topics.SENSOR_EVENTS, identity=_EVENT)
-RAW_APP_REPORTS = Table("raw_app_reports", topics.APP_REPORTS, masked=_TEXT, identity=_EVENT,
+RAW_APP_REPORTS = Table("raw_app_reports", topics.APP_REPORTS, masked=_TEXT | {"photo_url"}, identity=_EVENT,
                         hashed={"reporter_phone": "reporter_hash"})
 # Case text is masked by the streams already; masking again is idempotent and guards against a stage's bug.
 CASE_CURRENT = Table("case_current", topics.CASES, month=None, masked=frozenset({"text", "address"}))
@@ -143,9 +149,9 @@ INCIDENTS = Table("incidents", topics.INCIDENTS, month="opened_at")
 MINUTE_COUNTS = Table("minute_counts", topics.AGGREGATES, month="minute")
 ALERTS = Table("alerts", topics.ALERTS, masked=frozenset({"title", "detail"}))
 DELIVERIES = Table("deliveries", topics.DELIVERIES, month="attempted_at")
-# The warehouse copy of a rejected message is masked; the original bytes stay on the deadletters topic.
+# Dead letters are masked by whoever made them; masked again here, as every table's free text is.
 DEAD_LETTERS = Table("dead_letters", topics.DEADLETTERS, month="failed_at", masked=frozenset({"detail"}),
-                     masked_b64=frozenset({"payload_b64"}),
+                     masked_b64=frozenset({"payload_b64", "key_b64"}),
                      meta={"kafka_topic": "LowCardinality(String)", **META})
 
 TABLES: tuple[Table, ...] = (RAW_TICKETS, RAW_SENSOR_EVENTS, RAW_APP_REPORTS, CASE_CURRENT, CASE_HISTORY,
