@@ -85,13 +85,18 @@ class Intake:
         key = f"{draft['district_code'] or 'unplaced'}|{draft['label']}"
         return CASE_CANDIDATES.name, key.encode(), orjson.dumps({"dedup_key": key, "case": draft})
 
-    def _count(self, topic, partition, offset, ev, place: Place | None, source: str, label: str) -> None:
-        self.counts.add(topic, partition, offset, ev.occurred_at.timestamp(),
+    def _count(self, topic, partition, offset, ev, place: Place | None, source: str, label: str,
+               arrived: float | None) -> None:
+        # An event cannot have happened after the broker took it: a later timestamp is its source's clock running
+        # fast (docs/streams.md, clocks), so it counts in the minute it arrived and cannot run the windows ahead.
+        t = ev.occurred_at.timestamp()
+        self.counts.add(topic, partition, offset, t if arrived is None or t <= arrived else arrived,
                         place.district_code if place else (ev.district_code or ""),
                         place.street_code if place else "", source, label)
 
     # -- sources ------------------------------------------------------------------------------------
-    def hotline(self, raw: bytes, key: bytes | None, topic: str, partition: int, offset: int) -> list[Out]:
+    def hotline(self, raw: bytes, key: bytes | None, topic: str, partition: int, offset: int,
+                arrived: float | None = None) -> list[Out]:
         ev, outs = self._decode(TicketEvent, raw, key, topic, partition, offset)
         if ev is None:
             return outs
@@ -103,10 +108,11 @@ class Intake:
         c = self.classifier.classify(ev.text or "")
         draft = self._draft(case_id=ev.ticket_id, ev=ev, label_of=c, text=ev.text or "", address=ev.address,
                             place=place, confidence=c.confidence, caller=caller_hash(ev.caller_phone, self.pii_key))
-        self._count(topic, partition, offset, ev, place, "hotline", c.label)
+        self._count(topic, partition, offset, ev, place, "hotline", c.label, arrived)
         return [self._candidate(draft)]
 
-    def app(self, raw: bytes, key: bytes | None, topic: str, partition: int, offset: int) -> list[Out]:
+    def app(self, raw: bytes, key: bytes | None, topic: str, partition: int, offset: int,
+               arrived: float | None = None) -> list[Out]:
         ev, outs = self._decode(AppReport, raw, key, topic, partition, offset)
         if ev is None:
             return outs
@@ -121,10 +127,11 @@ class Intake:
                 pass
         draft = self._draft(case_id=ev.report_id, ev=ev, label_of=c, text=ev.text, address=ev.address,
                             place=place, confidence=confidence, caller=caller_hash(ev.reporter_phone, self.pii_key))
-        self._count(topic, partition, offset, ev, place, "app", c.label)
+        self._count(topic, partition, offset, ev, place, "app", c.label, arrived)
         return [self._candidate(draft)]
 
-    def sensor(self, raw: bytes, key: bytes | None, topic: str, partition: int, offset: int) -> list[Out]:
+    def sensor(self, raw: bytes, key: bytes | None, topic: str, partition: int, offset: int,
+               arrived: float | None = None) -> list[Out]:
         ev, outs = self._decode(SensorEvent, raw, key, topic, partition, offset)
         if ev is None:
             return outs
@@ -132,7 +139,7 @@ class Intake:
         c = self._sensor_class.get(ev.kind)
         if c is None:
             c = self._sensor_class[ev.kind] = self.classifier.for_sensor(ev.kind)
-        self._count(topic, partition, offset, ev, place, "sensor", c.label)
+        self._count(topic, partition, offset, ev, place, "sensor", c.label, arrived)
         if ev.event == "alert":
             # A device's own alarm (cover missing, lamp fault) is a case; repeats merge as duplicates.
             draft = self._draft(case_id=f"S-{ev.event_id}"[:64], ev=ev, label_of=c,

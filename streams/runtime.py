@@ -22,7 +22,7 @@ from streams.state import TableKV
 log = logging.getLogger("cityops.streams")
 # What the producer refuses for the message itself: sending it again cannot help.
 REFUSED = (MessageSizeTooLargeError, InvalidTopicError, UnknownTopicOrPartitionError, TypeError, ValueError)
-Handle = Callable[[bytes, bytes | None, str, int, int], list[Out]]  # (value, key, topic, partition, offset)
+Handle = Callable[..., list[Out]]  # (value, key, topic, partition, offset, arrived)
 
 
 def table(name: str) -> faust.Table:
@@ -80,7 +80,8 @@ def consume(topic: str, handle: Callable[[Message], list[Out]], finish: Callable
 
 def source(topic: str, handle: Callable[[Intake], Handle]) -> None:
     """A source topic: each message through the intake; the batch's minute counts are written once."""
-    consume(topic, lambda m: handle(intake())(m.value, m.key, m.topic, m.partition, m.offset),
+    # The source topics' timestamps are the broker's (LogAppendTime): when the event reached the city.
+    consume(topic, lambda m: handle(intake())(m.value, m.key, m.topic, m.partition, m.offset, m.timestamp),
             finish=lambda: intake().counts.flush())
 
 

@@ -65,7 +65,7 @@ def expected(bootstrap: str):
     for t in SOURCE_TOPICS:
         handle = {"hotline.tickets": run.hotline, "app.reports": run.app, "sensor.events": run.sensor}[t.name]
         for m in sorted(read_all(bootstrap, t.name), key=lambda m: (m.partition, m.offset)):
-            for topic, key, value in handle(m.value, m.key, m.topic, m.partition, m.offset):
+            for topic, key, value in handle(m.value, m.key, m.topic, m.partition, m.offset, m.timestamp / 1000):
                 if topic == "streams.case-candidates":
                     cases.add(orjson.loads(value)["case"]["case_id"])
                 elif topic == "streams.case-commands":

@@ -11,9 +11,10 @@ import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
-# Nothing in the city happened before the system's epoch or more than a few minutes ahead of now.
+# Nothing in the city happened before the system's epoch; a source's clock may run up to 10 minutes fast (the
+# streams count such an event when it arrived), and what claims to be later than that is refused.
 EARLIEST = datetime(2015, 1, 1, tzinfo=timezone.utc)
-CLOCK_SKEW_S = 300
+CLOCK_SKEW_S = 900
 
 GridCode = Annotated[str, Field(pattern=r"^\d{15}$", description="GB/T 2260 district + street + community + grid")]
 DistrictCode = Annotated[str, Field(pattern=r"^\d{6}$", description="GB/T 2260 county-level code")]

@@ -152,7 +152,10 @@ class Broker:
 
 
 def topic_config(t: Topic) -> dict[str, str]:
-    return {"retention.ms": str(t.retention_ms), "max.message.bytes": str(TOPIC_MAX_BYTES)}
+    config = {"retention.ms": str(t.retention_ms), "max.message.bytes": str(TOPIC_MAX_BYTES)}
+    if t.source:   # the broker's clock says when an event arrived, whatever its source's clock says
+        config["message.timestamp.type"] = "LogAppendTime"
+    return config
 
 
 def ensure_topics(bootstrap: str, topics: tuple[Topic, ...]) -> list[str]:
