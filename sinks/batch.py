@@ -64,6 +64,7 @@ class Messages:
 class Batch:
     topics: dict[str, Messages] = field(default_factory=dict)
     size: int = 0
+    bytes: int = 0                # of the messages' values and keys
     started: float = 0.0          # time.monotonic() when its first message was polled
 
     def add(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> None:
@@ -75,6 +76,7 @@ class Batch:
         m.keys.append(key)
         m.values.append(value)
         self.size += 1
+        self.bytes += (len(value) if value else 0) + (len(key) if key else 0)
 
     def __len__(self) -> int:
         return self.size

@@ -23,6 +23,9 @@ def lanes_of(topics: tuple[Topic, ...]) -> list[tuple[str, tuple[Topic, ...]]]:
 @dataclass
 class SinkConfig:
     batch_rows: int = 50_000      # flush when this many messages are buffered…
+    # …or this many bytes of them: the sink's memory is a few batches (one polled, DECODE_AHEAD decoding, one
+    # being inserted), so it stays bounded whatever the messages' size (1 MB each on a source topic at worst).
+    batch_bytes: int = 32 * 1024 * 1024
     # …or when the oldest has waited this long: the cockpit is this much behind. In one pair of `cityops bench
     # e2e` runs at 5,000 events/s, a case's event → queryable p99 was 2.2 s at 0.5 s, 1.6 s at 0.25 s. A table
     # then gets ~4 inserts a second; after 120 s of that, 1-7 active parts per table: merges keep up.

@@ -56,6 +56,7 @@ class Stats:
     batches: int = 0
     retries: int = 0
     duplicates: int = 0           # rows stored already (resent events, re-emitted case versions) not stored again
+    unexplained: int = 0          # warehouse errors of no known kind (logged with their traceback)
     per_table: dict[str, int] = field(default_factory=dict)
 
     @classmethod
@@ -167,7 +168,8 @@ class Sink:
         self.consumer = KafkaConsumer(
             bootstrap_servers=host, group_id=self.config.group_id, enable_auto_commit=False,
             auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024, max_poll_records=self.config.batch_rows, client_id="cityops-sink",
+            fetch_max_bytes=min(64 * 1024 * 1024, self.config.batch_bytes), max_poll_records=self.config.batch_rows,
+            client_id="cityops-sink",
             # One fetch per broker at a time, without the partitions that have records buffered: with the
             # default 500 ms the broker held a fetch for idle topics (alerts, incidents…) while the busy ones waited.
             fetch_max_wait_ms=100)
@@ -190,7 +192,7 @@ class Sink:
                 # Past the linger, a batch waits while the writer is still busy and takes in what arrives
                 # meanwhile: one insert per table for all of it, where a batch queued behind the writer
                 # blocked this loop's polling and then made a second, small insert per table.
-                if len(self.batch) >= self.config.batch_rows or (
+                if len(self.batch) >= self.config.batch_rows or self.batch.bytes >= self.config.batch_bytes or (
                         self.batch.started and time.monotonic() - self.batch.started >= self.config.linger_s
                         and not self._writing()):
                     self.flush()
@@ -289,6 +291,7 @@ class Sink:
             log.warning("offset commit refused after storing (%s); the warehouse offsets still hold", e)
         self.stats.messages += len(batch)
         self.stats.batches += 1
+        self.stats.unexplained = self.store.unexplained
         now = time.monotonic()
         # How far the cockpit is behind: the first message's wait from its poll to this commit.
         log.info("%s: stored %d messages in %d inserts: %.0f ms inserting, committed %.0f ms after the first was "

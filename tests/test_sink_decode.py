@@ -156,6 +156,68 @@ def test_a_row_the_warehouse_refuses_becomes_a_dead_letter(stack_env):
     assert wh.query("SELECT count() FROM sensor_events WHERE kafka_partition = 97").result_rows[0][0] == 4
 
 
+class Counted:
+    """The session's warehouse, counting the inserts made through it (the engine itself answers)."""
+
+    def __init__(self, wh):
+        self.wh, self.inserts = wh, 0
+
+    def raw_insert(self, *args, **kwargs):
+        self.inserts += 1
+        return self.wh.raw_insert(*args, **kwargs)
+
+
+def test_poison_rows_are_found_by_bisection_and_the_batch_goes_on(stack_env):
+    """Three rows the model accepted and the warehouse refuses, in 2,000: 1,997 stored, 3 dead letters with the
+    reason, in a few dozen inserts (one by one, it took 2,001)."""
+    from cityops.settings import get_settings
+    from cityops.warehouse import connect, migrate
+    from sinks.store import Store
+
+    wh = connect(get_settings())
+    migrate(wh)
+    batch = Batch()
+    for i in range(2000):
+        o = SAMPLES["sensor.events"][i % 30]
+        batch.add("sensor.events", 96, 5000 + i, b"k", orjson.dumps({**o, "event_id": f"bisect-{i:05d}"}))
+    [ins] = FAST.inserts(batch)
+    value = list(ins.table.columns()).index("value")
+    for i in (7, 1000, 1999):
+        ins.columns[value][i] = "not a number"     # as if a stage had let it through
+    counted = Counted(wh)
+    assert Store(counted, threading.Event()).insert(ins, batch) == 1997
+    rows = wh.query("SELECT kafka_offset, reason FROM dead_letters WHERE kafka_partition = 96").result_rows
+    assert sorted(rows) == [(5007, "warehouse_rejected"), (6000, "warehouse_rejected"), (6999, "warehouse_rejected")]
+    assert wh.query("SELECT count() FROM sensor_events WHERE kafka_partition = 96").result_rows[0][0] == 1997
+    assert counted.inserts <= 3 * 2 * 11 + 2, counted.inserts
+
+
+def test_an_error_of_no_known_kind_is_counted_and_does_not_loop(stack_env, caplog):
+    """Inserting into a view (ClickHouse: NOT_IMPLEMENTED) is neither refused data nor an outage: logged with
+    its traceback, counted, tried a few times, then its rows are dead letters with the error."""
+    import dataclasses
+
+    from cityops.settings import get_settings
+    from cityops.warehouse import connect, migrate
+    from cityops.warehouse.schema import RAW_SENSOR_EVENTS
+    from sinks.store import UNKNOWN_TRIES, Store
+
+    wh = connect(get_settings())
+    migrate(wh)
+    wh.command("CREATE VIEW IF NOT EXISTS sensor_events_view AS SELECT * FROM sensor_events")
+    batch = Batch()
+    for i, o in enumerate(SAMPLES["sensor.events"][:2]):
+        batch.add("sensor.events", 95, 7000 + i, b"k", orjson.dumps(o))
+    [ins] = FAST.inserts(batch)
+    ins = Insert(dataclasses.replace(RAW_SENSOR_EVENTS, name="sensor_events_view"), ins.columns)
+    store = Store(wh, threading.Event(), max_backoff_s=0.01)
+    assert store.insert(ins, batch) == 0
+    assert store.unexplained == 3 * UNKNOWN_TRIES   # the batch, then each of its two rows
+    assert "no known kind" in caplog.text and "Traceback" in caplog.text
+    rows = wh.query("SELECT kafka_offset, reason FROM dead_letters WHERE kafka_partition = 95").result_rows
+    assert sorted(rows) == [(7000, "warehouse_error"), (7001, "warehouse_error")]
+
+
 def test_an_oversize_source_message_is_skipped_even_when_valid():
     """The streams worker dead-letters it as `oversize`; the sink stores nothing for it, on both paths."""
     from cityops.topics import MAX_MESSAGE_BYTES
