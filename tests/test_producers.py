@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -19,6 +19,11 @@ from producers.simulator import TZ, Simulator
 
 pytestmark = pytest.mark.integration
 CLI = str(Path(sys.executable).with_name("cityops"))
+
+
+def days_ago(days: int, hour: int) -> datetime:
+    """A recent hour in Beijing: fixed dates grow older than the warehouse's retention (sensor readings 180 days)."""
+    return (datetime.now(TZ) - timedelta(days=days)).replace(hour=hour, minute=0, second=0, microsecond=0)
 
 
 def consume(bootstrap: str, topic: str, wanted: set[str], field: str = "event_id", timeout_s: float = 60) -> list[dict]:
@@ -50,7 +55,7 @@ def test_round_trip_matches_exported_schemas(broker, stack_env, tmp_path):
     from producers.pump import pump
     from producers.sink import KafkaSink
 
-    sim = Simulator(seed=3, start=datetime(2026, 6, 1, 17, 0, tzinfo=TZ), density=4)
+    sim = Simulator(seed=3, start=days_ago(2, 17), density=4)
     events = sim.take(6000)
     sink = KafkaSink()
     try:
@@ -72,7 +77,7 @@ def test_round_trip_matches_exported_schemas(broker, stack_env, tmp_path):
 
 
 def test_replay_reports_bad_lines_and_sends_good_ones(broker, subprocess_env, stack_env, tmp_path):
-    events = Simulator(seed=9, start=datetime(2026, 6, 2, 9, 0, tzinfo=TZ)).take(20)
+    events = Simulator(seed=9, start=days_ago(1, 9)).take(20)
     lines = [encode(t, e)[1].decode() for t, e in events]
     lines.insert(2, "{not json")
     lines.insert(5, json.dumps({**json.loads(lines[5]), "occurred_at": "2099-01-01T00:00:00+08:00"}))
@@ -94,9 +99,10 @@ def test_replay_reports_bad_lines_and_sends_good_ones(broker, subprocess_env, st
 
 def test_replay_csv(broker, subprocess_env, stack_env, tmp_path):
     f = tmp_path / "replay_sensors.csv"
+    at = days_ago(2, 20)
     f.write_text("event_id,source,occurred_at,device_id,kind,value,lat,lon\n"
-                 "csvreplay0001,sensor,2026-06-01T20:00:00+08:00,FU-1,cooking_fume,2.4,36.81,118.05\n"
-                 "csvreplay0002,sensor,2026-06-01T20:00:01+08:00,FU-1,cooking_fume,lots,36.81,118.05\n")
+                 f"csvreplay0001,sensor,{at.isoformat()},FU-1,cooking_fume,2.4,36.81,118.05\n"
+                 f"csvreplay0002,sensor,{(at + timedelta(seconds=1)).isoformat()},FU-1,cooking_fume,lots,36.81,118.05\n")
     r = subprocess.run([CLI, "produce", "replay", str(f), "--speed", "100"], env=subprocess_env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1
