@@ -68,7 +68,7 @@ class Intake:
         return {
             "case_id": case_id, "event_id": ev.event_id, "source": ev.source, "status": "created",
             "occurred_at": ev.occurred_at.isoformat(), "received_at": received.isoformat(),
-            "text": mask_text(text), "address": address or "",
+            "text": mask_text(text), "address": mask_text(address or ""),
             "lat": place.lat if place else getattr(ev, "lat", None),
             "lon": place.lon if place else getattr(ev, "lon", None),
             "placed": place is not None,
@@ -102,7 +102,7 @@ class Intake:
             return outs
         if ev.status != TicketStatus.created:
             cmd = {"op": "ticket", "case_id": ev.ticket_id, "source_offset": offset,
-                   "event": ev.model_dump(mode="json", exclude={"caller_phone", "caller_name", "text", "note"})}
+                   "event": ev.model_dump(mode="json", exclude={"caller_phone", "caller_name", "text", "note", "address"})}
             return [(CASE_COMMANDS.name, ev.ticket_id.encode(), orjson.dumps(cmd))]
         place = self.placer.place(ev.lat, ev.lon, ev.address)
         c = self.classifier.classify(ev.text or "")
