@@ -163,11 +163,6 @@ def assert_exact(r: dict) -> None:
         assert not wrong, f"alerts delivered ≠ once (alert → deliveries): {wrong} (restarts {r['restarts']})"
 
 
-# Was a flake on a loaded 2-core host (1 of 3 full-suite runs): after kill -9 the rejoining worker sometimes
-# did not catch up within the wait. A restarted worker's commit crawling (duplicate acks, BatchConsumer.
-# _new_offset) or a stranded producer batch (Producer._track) would do that; with both fixed it passed 18 of
-# 18 runs without a rerun under two CPU burners. One rerun kept until full-suite runs confirm it.
-@pytest.mark.flaky(reruns=1)
 def test_worker_killed_mid_stream(broker, stack_env, tmp_path_factory):
     def fault(pipe, sup):
         os.kill(pipe.pid("worker"), signal.SIGKILL)   # the supervisor starts a new one
