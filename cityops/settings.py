@@ -27,6 +27,10 @@ class Settings(BaseSettings):
                                   "unset: the generated Zibo city")
     intake_api_keys: str = Field("", description="comma-separated Open311 API keys; unset: a dev key "
                                  "generated into the data dir")
+    intake_read_keys: str = Field("", description="comma-separated keys that read requests' exact place "
+                                  "(GET with api_key); without one a GET shows the public view")
+    intake_retention_days: float = Field(7.0, gt=0, description="days the intake's request store keeps exact "
+                                         "places and unsent reports' text; then masked")
     classify_rules: Path | None = Field(None, description="complaint classification rules YAML (default: streams/classify/rules.yaml)")
 
     @field_validator("data_dir", "cache_dir")

@@ -2,12 +2,17 @@
 
 A request is acknowledged only after Kafka acknowledged its AppReport (acks=all). Repeats of the same
 request (same Idempotency-Key header, or the same content on the same day) get the first answer and
-are not sent again, so every accepted request is on the topic once.
+are not sent again, so every accepted request is on the topic once. Reads show the public view of a
+request unless the caller gives a read key (open311.as_open311).
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import logging
+import threading
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl, urlparse
 
@@ -18,56 +23,58 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from cityops.models import AppReport, ReporterRole
+from cityops.pii import mask_text
 from cityops.registry import CityRegistry
 from cityops.settings import Settings
-from cityops.taxonomy import load_taxonomy
 from cityops.topics import APP_REPORTS
 from producers.errors import InvalidEvent, SendFailed
-from producers.intake.keys import allowed, api_keys
-from producers.intake.store import RequestStore
+from producers.intake.keys import allowed, api_keys, read_keys
+from producers.intake.open311 import Open311Error, as_open311, error, receipt, services
+from producers.intake.store import TZ, RequestStore
 from producers.serde import validate
 
 PREFIX = "/open311/v2"
 MAX_BODY = 64 * 1024   # 4,000 Chinese characters form-encoded take ~36 KB
 MAX_DESCRIPTION = 4000
 MAX_ADDRESS = 200
-TZ = timezone(timedelta(hours=8))
-
-
-class Open311Error(Exception):
-    def __init__(self, code: int, description: str):
-        self.code, self.description = code, description
-
-
-def _error(code: int, description: str) -> JSONResponse:
-    return JSONResponse([{"code": code, "description": description}], status_code=code)
-
-
-def services() -> list[dict]:
-    return [{"service_code": c.code, "service_name": c.label, "description": f"{c.major} · {c.label}（{c.department}）",
-             "metadata": False, "type": "realtime", "keywords": c.major, "group": c.major}
-            for c in load_taxonomy().categories]
+log = logging.getLogger("cityops.intake")
 
 
 def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -> FastAPI:
-    app = FastAPI(title="cityops Open311 GeoReport v2", docs_url=None, redoc_url=None)
     store = RequestStore(settings.data_dir / "intake" / "requests.sqlite")
-    keys = api_keys(settings)
+    keys, readers = api_keys(settings), read_keys(settings)
     city = registry or CityRegistry.default()
     codes = {s["service_code"]: s for s in services()}
+    retention = timedelta(days=settings.intake_retention_days)
+    secret = settings.pii_key.encode()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        stop = threading.Event()
+        keeper = threading.Thread(target=_housekeeping, args=(store, retention, stop), name="intake-housekeeping",
+                                  daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            keeper.join(timeout=30)
+            store.close()
+
+    app = FastAPI(title="cityops Open311 GeoReport v2", docs_url=None, redoc_url=None, lifespan=lifespan)
 
     @app.exception_handler(Open311Error)
     async def _open311(_req, e: Open311Error):
-        return _error(e.code, e.description)
+        return error(e.code, e.description, e.headers, **e.extra)
 
     @app.exception_handler(HTTPException)
     async def _http(_req, e: HTTPException):
-        return _error(e.status_code if e.status_code in (400, 403, 404) else e.status_code, str(e.detail))
+        return error(e.status_code, str(e.detail))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req, e: RequestValidationError):
         first = e.errors()[0]
-        return _error(400, f"{'.'.join(str(p) for p in first['loc'][1:])}: {first['msg']}")
+        return error(400, f"{'.'.join(str(p) for p in first['loc'][1:])}: {first['msg']}")
 
     @app.get(PREFIX + "/services.json")
     def list_services():
@@ -92,7 +99,9 @@ def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -
             raise Open311Error(403, "api_key is missing or not valid")
         event, fields = _report(form, codes, city)
         header = request.headers.get("idempotency-key")
-        key = hashlib.sha256(f"h:{header}".encode()).hexdigest() if header else _fingerprint(form)
+        # Keyed hashes: the store holds no digest of a phone number that could be tried against every number.
+        key = _sign(secret, f"h:{header}") if header else \
+            _sign(secret, json.dumps(sorted(form.items()), ensure_ascii=False) + datetime.now(TZ).strftime("%Y%m%d"))
         return await anyio.to_thread.run_sync(_accept, key, event, fields)
 
     def _accept(key: str, event: AppReport, fields: dict):
@@ -100,26 +109,39 @@ def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -
         with store.lock:
             row = store.by_key(key)
             if row is not None and row["sent"]:
-                return JSONResponse([_receipt(row["service_request_id"])], status_code=200)
-            if row is not None:   # sent before a crash, not confirmed: resend the same event
-                event = AppReport.model_validate_json(row["event"])
+                return JSONResponse([receipt(row["service_request_id"])], status_code=200)
+            if row is not None:   # sent before a crash, not confirmed: resend the same event, with its phone
+                event = AppReport.model_validate_json(row["event"]).model_copy(
+                    update={"reporter_phone": event.reporter_phone})
             else:
                 rid = f"SR{datetime.now(TZ):%Y%m%d}-{key[:12]}"
                 event = event.model_copy(update={"report_id": rid, "event_id": hashlib.sha256(rid.encode()).hexdigest()[:32]})
                 event = validate(APP_REPORTS, json.loads(event.model_dump_json(exclude_none=True)))
                 store.add_pending({**fields, "service_request_id": rid, "idempotency_key": key,
                                    "requested_at": event.occurred_at.isoformat(),
-                                   "event": event.model_dump_json(exclude_none=True)})
+                                   "event": event.model_dump_json(exclude_none=True, exclude={"reporter_phone"})})
             try:
                 sink.send_acked(APP_REPORTS, event)
             except SendFailed as e:
-                return _error(503, f"could not store the request, try again: {e}")
+                return error(503, f"could not store the request, try again: {e}")
             store.mark_sent(event.report_id)
-            return JSONResponse([_receipt(event.report_id)], status_code=201)
+            return JSONResponse([receipt(event.report_id)], status_code=201)
+
+    def _exact(request: Request, api_key: str | None) -> bool:
+        """Whether the caller may see the exact place: a read key (api_key or X-API-Key); none: public view."""
+        key = api_key or request.headers.get("x-api-key")
+        if not key:
+            return False
+        if not allowed(key, readers):
+            raise Open311Error(403, "api_key is not a read key: leave it out for the public view, or use a key "
+                                    "listed in CITYOPS_INTAKE_READ_KEYS")
+        return True
 
     @app.get(PREFIX + "/requests.json")
-    def get_requests(service_request_id: str | None = None, service_code: str | None = None,
-                     start_date: str | None = None, end_date: str | None = None, status: str | None = None):
+    def get_requests(request: Request, service_request_id: str | None = None, service_code: str | None = None,
+                     start_date: str | None = None, end_date: str | None = None, status: str | None = None,
+                     api_key: str | None = None):
+        exact = _exact(request, api_key)
         ids = [x for x in (service_request_id or "").split(",") if x]
         codes_q = [x for x in (service_code or "").split(",") if x]
         start, end = _w3c(start_date, "start_date"), _w3c(end_date, "end_date")
@@ -127,16 +149,35 @@ def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -
             start = (datetime.now(TZ) - timedelta(days=90)).isoformat()
         if status and "open" not in status.split(","):
             return []
-        return [_as_open311(r, codes) for r in store.query(ids, codes_q, start, end)]
+        return [as_open311(r, codes, exact) for r in store.query(ids, codes_q, start, end)]
 
     @app.get(PREFIX + "/requests/{request_id}.json")
-    def get_request(request_id: str):
+    def get_request(request: Request, request_id: str, api_key: str | None = None):
+        exact = _exact(request, api_key)
         rows = store.query([request_id])
         if not rows:
             raise Open311Error(404, f"service_request_id {request_id} not found")
-        return [_as_open311(rows[0], codes)]
+        return [as_open311(rows[0], codes, exact)]
 
     return app
+
+
+def _housekeeping(store: RequestStore, retention: timedelta, stop: threading.Event) -> None:
+    """Forget what is past the retention."""
+    every = min(max(retention.total_seconds() / 4, 0.5), 60.0)
+    while True:
+        try:
+            forgotten = store.forget(datetime.now(TZ) - retention)
+            if forgotten:
+                log.info("request store: %d requests forgotten", forgotten)
+        except Exception:  # noqa: BLE001 — the next round tries again
+            log.exception("request store housekeeping failed; trying again in %.0f s", every)
+        if stop.wait(every):
+            return
+
+
+def _sign(secret: bytes, text: str) -> str:
+    return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()
 
 
 def _parse(body: bytes, content_type: str) -> dict[str, str]:
@@ -149,11 +190,6 @@ def _parse(body: bytes, content_type: str) -> dict[str, str]:
         return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=False))
     except (ValueError, UnicodeDecodeError) as e:
         raise Open311Error(400, f"request body cannot be read: {e}") from None
-
-
-def _fingerprint(form: dict[str, str]) -> str:
-    canon = json.dumps(sorted(form.items()), ensure_ascii=False) + datetime.now(TZ).strftime("%Y%m%d")
-    return hashlib.sha256(canon.encode()).hexdigest()
 
 
 def _report(form: dict[str, str], codes: dict, city: CityRegistry) -> tuple[AppReport, dict]:
@@ -188,6 +224,8 @@ def _report(form: dict[str, str], codes: dict, city: CityRegistry) -> tuple[AppR
         raise Open311Error(400, f"attribute[reporter_role] must be one of {', '.join(ReporterRole)}")
     grid, _ = city.place(lat, lon, address)
     now = datetime.now(TZ)
+    # Open311's first_name, last_name and email go nowhere; the phone travels in the event only, where the
+    # streams turn it into a keyed caller hash.
     raw = {"report_id": "SR-pending", "text": description, "photo_url": media, "lat": lat, "lon": lon,
            "address": address, "reporter_role": role, "reporter_phone": form.get("phone") or None,
            "service_code": code, "occurred_at": now, "received_at": now,
@@ -197,7 +235,7 @@ def _report(form: dict[str, str], codes: dict, city: CityRegistry) -> tuple[AppR
     except Exception as e:  # noqa: BLE001 — pydantic's error, one line for the client
         inv = InvalidEvent.of(e) if hasattr(e, "errors") else InvalidEvent("(request)", str(e))
         raise Open311Error(400, str(inv)) from None
-    fields = {"service_code": code, "description": description, "lat": lat, "lon": lon, "address": address,
+    fields = {"service_code": code, "description": mask_text(description), "lat": lat, "lon": lon, "address": address,
               "media_url": media}
     return event, fields
 
@@ -211,14 +249,3 @@ def _w3c(value: str | None, name: str) -> str | None:
         raise Open311Error(400, f"{name} must be a W3C datetime, e.g. 2026-01-01T00:00:00Z") from None
     return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).astimezone(TZ).isoformat()
 
-
-def _receipt(request_id: str) -> dict:
-    return {"service_request_id": request_id, "service_notice": "已受理，将由所在网格处置", "account_id": None}
-
-
-def _as_open311(row, codes: dict) -> dict:
-    return {"service_request_id": row["service_request_id"], "status": "open",
-            "service_name": codes.get(row["service_code"], {}).get("service_name", ""),
-            "service_code": row["service_code"], "description": row["description"],
-            "requested_datetime": row["requested_at"], "updated_datetime": row["requested_at"],
-            "address": row["address"] or "", "lat": row["lat"], "long": row["lon"], "media_url": row["media_url"] or ""}

@@ -1,4 +1,5 @@
-"""API keys for POST: from CITYOPS_INTAKE_API_KEYS, else one dev key generated into the data dir."""
+"""API keys for POST: from CITYOPS_INTAKE_API_KEYS, else one dev key generated into the data dir.
+Read keys (GET with the exact place): from CITYOPS_INTAKE_READ_KEYS only, none by default."""
 from __future__ import annotations
 
 import hmac
@@ -8,8 +9,12 @@ import secrets
 from cityops.settings import Settings
 
 
+def _listed(value: str) -> list[str]:
+    return [k.strip() for k in value.split(",") if k.strip()]
+
+
 def api_keys(settings: Settings) -> list[str]:
-    configured = [k.strip() for k in settings.intake_api_keys.split(",") if k.strip()]
+    configured = _listed(settings.intake_api_keys)
     if configured:
         return configured
     path = settings.data_dir / "intake" / "dev-api-key"
@@ -19,6 +24,10 @@ def api_keys(settings: Settings) -> list[str]:
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(24))
     return [path.read_text().strip()]
+
+
+def read_keys(settings: Settings) -> list[str]:
+    return _listed(settings.intake_read_keys)
 
 
 def allowed(key: str | None, keys: list[str]) -> bool:
