@@ -31,6 +31,8 @@ class Settings(BaseSettings):
                                   "(GET with api_key); without one a GET shows the public view")
     intake_retention_days: float = Field(7.0, gt=0, description="days the intake's request store keeps exact "
                                          "places and unsent reports' text; then masked")
+    intake_rate_per_key: int = Field(600, ge=1, description="Open311 requests a minute per API key")
+    intake_rate_per_address: int = Field(120, ge=1, description="Open311 requests a minute per client address")
     classify_rules: Path | None = Field(None, description="complaint classification rules YAML (default: streams/classify/rules.yaml)")
 
     @field_validator("data_dir", "cache_dir")

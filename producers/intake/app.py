@@ -3,7 +3,8 @@
 A request is acknowledged only after Kafka acknowledged its AppReport (acks=all). Repeats of the same
 request (same Idempotency-Key header, or the same content on the same day) get the first answer and
 are not sent again, so every accepted request is on the topic once. Reads show the public view of a
-request unless the caller gives a read key (open311.as_open311).
+request unless the caller gives a read key (open311.as_open311). Bodies, JSON and request rates are
+bounded (limits.py).
 """
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import logging
 import threading
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
-from urllib.parse import parse_qsl, urlparse
+from urllib.parse import urlparse
 
 import anyio
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
@@ -29,12 +30,12 @@ from cityops.settings import Settings
 from cityops.topics import APP_REPORTS
 from producers.errors import InvalidEvent, SendFailed
 from producers.intake.keys import allowed, api_keys, read_keys
+from producers.intake.limits import RateLimiter, parse_fields, read_body
 from producers.intake.open311 import Open311Error, as_open311, error, receipt, services
 from producers.intake.store import TZ, RequestStore
 from producers.serde import validate
 
 PREFIX = "/open311/v2"
-MAX_BODY = 64 * 1024   # 4,000 Chinese characters form-encoded take ~36 KB
 MAX_DESCRIPTION = 4000
 MAX_ADDRESS = 200
 log = logging.getLogger("cityops.intake")
@@ -45,6 +46,8 @@ def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -
     keys, readers = api_keys(settings), read_keys(settings)
     city = registry or CityRegistry.default()
     codes = {s["service_code"]: s for s in services()}
+    per_key = RateLimiter(settings.intake_rate_per_key, "for this api_key")
+    per_address = RateLimiter(settings.intake_rate_per_address, "from this address")
     retention = timedelta(days=settings.intake_retention_days)
     secret = settings.pii_key.encode()
 
@@ -61,7 +64,11 @@ def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -
             keeper.join(timeout=30)
             store.close()
 
-    app = FastAPI(title="cityops Open311 GeoReport v2", docs_url=None, redoc_url=None, lifespan=lifespan)
+    async def charge_address(request: Request) -> None:
+        per_address.charge(request.client.host if request.client else "unknown")
+
+    app = FastAPI(title="cityops Open311 GeoReport v2", docs_url=None, redoc_url=None, lifespan=lifespan,
+                  dependencies=[Depends(charge_address)])
 
     @app.exception_handler(Open311Error)
     async def _open311(_req, e: Open311Error):
@@ -88,15 +95,10 @@ def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -
 
     @app.post(PREFIX + "/requests.json", status_code=201)
     async def post_request(request: Request):
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_BODY:
-            raise Open311Error(400, f"request body is larger than {MAX_BODY} bytes")
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            raise Open311Error(400, f"request body is larger than {MAX_BODY} bytes")
-        form = _parse(body, request.headers.get("content-type", ""))
+        form = parse_fields(await read_body(request), request.headers.get("content-type", ""))
         if not allowed(form.get("api_key"), keys):
             raise Open311Error(403, "api_key is missing or not valid")
+        per_key.charge(form["api_key"])
         event, fields = _report(form, codes, city)
         header = request.headers.get("idempotency-key")
         # Keyed hashes: the store holds no digest of a phone number that could be tried against every number.
@@ -135,6 +137,7 @@ def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -
         if not allowed(key, readers):
             raise Open311Error(403, "api_key is not a read key: leave it out for the public view, or use a key "
                                     "listed in CITYOPS_INTAKE_READ_KEYS")
+        per_key.charge(key)
         return True
 
     @app.get(PREFIX + "/requests.json")
@@ -178,18 +181,6 @@ def _housekeeping(store: RequestStore, retention: timedelta, stop: threading.Eve
 
 def _sign(secret: bytes, text: str) -> str:
     return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()
-
-
-def _parse(body: bytes, content_type: str) -> dict[str, str]:
-    try:
-        if "json" in content_type:
-            doc = json.loads(body or b"{}")
-            if not isinstance(doc, dict):
-                raise ValueError("expected a JSON object")
-            return {k: str(v) for k, v in doc.items() if v is not None}
-        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=False))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise Open311Error(400, f"request body cannot be read: {e}") from None
 
 
 def _report(form: dict[str, str], codes: dict, city: CityRegistry) -> tuple[AppReport, dict]:
