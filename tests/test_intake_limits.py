@@ -1,16 +1,20 @@
 """Bounds of the Open311 intake against a real server and broker: a chunked body is refused while it streams
-in, deep JSON is a 400 (never a 500), request rates per api_key and per address get 429 with Retry-After."""
+in, deep JSON is a 400 (never a 500), request rates per api_key and per address get 429 with Retry-After, and
+an Idempotency-Key belongs to one api_key and one set of fields."""
 from __future__ import annotations
 
 import socket
 import threading
+import uuid
 
 import httpx
 import pytest
 
 from tests.intake_server import KEY, serving
+from tests.test_producers import consume
 
 pytestmark = pytest.mark.integration
+REPORT = {"service_code": "0102", "lat": "36.81", "long": "118.05", "description": "路边垃圾没人清"}
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +94,18 @@ def test_rates_per_api_key_and_per_address(broker, stack_env, tmp_path):
         _spec_error(limited, 429, "address")
         assert 1 <= int(limited.headers["Retry-After"]) <= 8
 
+
+def test_idempotency_key_belongs_to_one_api_key_and_one_body(intake, stack_env):
+    shared = {"Idempotency-Key": f"retry-{uuid.uuid4().hex[:8]}"}
+    mine = intake.post(headers=shared, **REPORT)
+    theirs = intake.post(key="other-key", headers=shared, **REPORT)
+    assert mine.status_code == 201 and theirs.status_code == 201, (mine.text, theirs.text)
+    ids = {mine.json()[0]["service_request_id"], theirs.json()[0]["service_request_id"]}
+    assert len(ids) == 2
+    changed = intake.post(headers=shared, **{**REPORT, "description": "另一件事：路灯不亮"})
+    _spec_error(changed, 409, "Idempotency-Key")
+    again = intake.post(headers=shared, **REPORT)
+    assert again.status_code == 200 and again.json() == mine.json()
+    got = consume(stack_env["CITYOPS_BOOTSTRAP_SERVERS"], "app.reports", ids, field="report_id")
+    assert sorted(d["report_id"] for d in got) == sorted(ids)
+    assert {d["text"] for d in got} == {REPORT["description"]}

@@ -1,8 +1,9 @@
 """The Open311 GeoReport v2 endpoints under /open311/v2/ (JSON format).
 
-A request is acknowledged only after Kafka acknowledged its AppReport (acks=all). Repeats of the same
-request (same Idempotency-Key header, or the same content on the same day) get the first answer and
-are not sent again, so every accepted request is on the topic once. Reads show the public view of a
+A request is acknowledged only after Kafka acknowledged its AppReport (acks=all). Repeats of a request
+(the same Idempotency-Key from the same api_key, or the same fields on the same day) get the first answer
+and are not sent again, so every accepted request is on the topic once; an Idempotency-Key reused with
+other fields is refused (409). Reads show the public view of a
 request unless the caller gives a read key (open311.as_open311). Bodies, JSON and request rates are
 bounded (limits.py).
 """
@@ -38,6 +39,7 @@ from producers.serde import validate
 PREFIX = "/open311/v2"
 MAX_DESCRIPTION = 4000
 MAX_ADDRESS = 200
+MAX_IDEMPOTENCY_KEY = 200
 log = logging.getLogger("cityops.intake")
 
 
@@ -96,20 +98,27 @@ def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -
     @app.post(PREFIX + "/requests.json", status_code=201)
     async def post_request(request: Request):
         form = parse_fields(await read_body(request), request.headers.get("content-type", ""))
-        if not allowed(form.get("api_key"), keys):
+        api_key = form.get("api_key")
+        if not allowed(api_key, keys):
             raise Open311Error(403, "api_key is missing or not valid")
-        per_key.charge(form["api_key"])
-        event, fields = _report(form, codes, city)
+        per_key.charge(api_key)
         header = request.headers.get("idempotency-key")
+        if header is not None and not 0 < len(header) <= MAX_IDEMPOTENCY_KEY:
+            raise Open311Error(400, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+        event, fields = _report(form, codes, city)
+        sig = _sign(secret, json.dumps(sorted(form.items()), ensure_ascii=False))
         # Keyed hashes: the store holds no digest of a phone number that could be tried against every number.
-        key = _sign(secret, f"h:{header}") if header else \
-            _sign(secret, json.dumps(sorted(form.items()), ensure_ascii=False) + datetime.now(TZ).strftime("%Y%m%d"))
-        return await anyio.to_thread.run_sync(_accept, key, event, fields)
+        key = _sign(secret, f"key\0{api_key}\0{header}") if header else \
+            _sign(secret, f"day\0{datetime.now(TZ):%Y%m%d}\0{sig}")
+        return await anyio.to_thread.run_sync(_accept, key, sig, event, fields)
 
-    def _accept(key: str, event: AppReport, fields: dict):
+    def _accept(key: str, sig: str, event: AppReport, fields: dict):
         # One request at a time: the repeat check, the send and the store must not interleave.
         with store.lock:
             row = store.by_key(key)
+            if row is not None and row["body_sig"] != sig:
+                raise Open311Error(409, "this Idempotency-Key was already used for a request with other fields: "
+                                        "send a new key for a new request, or the same fields to repeat it")
             if row is not None and row["sent"]:
                 return JSONResponse([receipt(row["service_request_id"])], status_code=200)
             if row is not None:   # sent before a crash, not confirmed: resend the same event, with its phone
@@ -119,7 +128,7 @@ def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -
                 rid = f"SR{datetime.now(TZ):%Y%m%d}-{key[:12]}"
                 event = event.model_copy(update={"report_id": rid, "event_id": hashlib.sha256(rid.encode()).hexdigest()[:32]})
                 event = validate(APP_REPORTS, json.loads(event.model_dump_json(exclude_none=True)))
-                store.add_pending({**fields, "service_request_id": rid, "idempotency_key": key,
+                store.add_pending({**fields, "service_request_id": rid, "idempotency_key": key, "body_sig": sig,
                                    "requested_at": event.occurred_at.isoformat(),
                                    "event": event.model_dump_json(exclude_none=True, exclude={"reporter_phone"})})
             try:
