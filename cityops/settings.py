@@ -33,6 +33,8 @@ class Settings(BaseSettings):
                                          "places and unsent reports' text; then masked")
     intake_rate_per_key: int = Field(600, ge=1, description="Open311 requests a minute per API key")
     intake_rate_per_address: int = Field(120, ge=1, description="Open311 requests a minute per client address")
+    intake_ack_timeout_s: float = Field(10.0, gt=0, le=20, description="seconds a POST waits for Kafka's "
+                                        "acknowledgement before answering 503")
     classify_rules: Path | None = Field(None, description="complaint classification rules YAML (default: streams/classify/rules.yaml)")
 
     @field_validator("data_dir", "cache_dir")

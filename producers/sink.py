@@ -1,7 +1,7 @@
 """The Kafka sink: kafka-python producer tuned for throughput, acks=all and idempotence.
 
-`send` is fire-and-count (the simulator, replay); `send_acked` waits for the broker's acknowledgement
-(the intake replies to a citizen only after that).
+`send` is fire-and-count (the simulator, replay); `submit` gives the send's future, which resolves on the
+broker's acknowledgement (the intake replies to a citizen only after that).
 """
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from pydantic import BaseModel
 
 from cityops.settings import get_settings
 from cityops.topics import MAX_RECORD_BYTES, Topic, by_name
-from producers.errors import SendFailed
 from producers.serde import check_size, encode
 
 
@@ -42,7 +41,8 @@ class Partitioner:
 
 class KafkaSink:
     def __init__(self, bootstrap_servers: str | None = None, client_id: str = "cityops-producer",
-                 linger_ms: int = 50, batch_size: int = 256 * 1024):
+                 linger_ms: int = 50, batch_size: int = 256 * 1024, delivery_timeout_ms: int = 60_000,
+                 max_block_ms: int = 60_000):
         from kafka import KafkaProducer
 
         self.producer = KafkaProducer(
@@ -54,7 +54,8 @@ class KafkaSink:
             batch_size=batch_size,
             max_in_flight_requests_per_connection=5,
             retries=2**31 - 1,
-            delivery_timeout_ms=60_000,
+            delivery_timeout_ms=delivery_timeout_ms,
+            max_block_ms=max_block_ms,     # how long send() may wait for metadata or buffer space
             max_request_size=MAX_RECORD_BYTES,   # within every topic's max.message.bytes (cityops/topics.py)
         )
         self.sent: Counter[str] = Counter()
@@ -78,20 +79,14 @@ class KafkaSink:
         fut.add_callback(self._ok, topic)
         fut.add_errback(self._fail, topic)
 
-    def send_acked(self, topic: Topic, event: BaseModel, timeout: float = 15.0):
-        """Send and wait for acks=all; returns the record metadata (partition, offset)."""
+    def submit(self, topic: Topic, event: BaseModel):
+        """Send; returns kafka-python's future (acks=all). A caller that stops waiting does not stop the send."""
         key, value = encode(topic, event)
-        try:
-            md = self.producer.send(topic.name, value=value, key=key,
-                                    partition=self.partition(topic.name, key)).get(timeout=timeout)
-        except Exception as e:  # noqa: BLE001 — any failure means "not on the topic"
-            with self._lock:
-                self.failed[topic.name] += 1
-            raise SendFailed(f"{topic.name}: {type(e).__name__}: {e}") from e
-        with self._lock:
-            self.sent[topic.name] += 1
-            self.acked[topic.name] += 1
-        return md
+        fut = self.producer.send(topic.name, value=value, key=key, partition=self.partition(topic.name, key))
+        self.sent[topic.name] += 1
+        fut.add_callback(self._ok, topic.name)
+        fut.add_errback(self._fail, topic.name)
+        return fut
 
     def _ok(self, _md, topic: str) -> None:
         with self._lock:

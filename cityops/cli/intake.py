@@ -16,17 +16,25 @@ def register(root: typer.Typer) -> None:
     @app.command()
     def serve(port: int = typer.Option(8311, help="HTTP port"),
               host: str = typer.Option("127.0.0.1", help="interface to listen on")) -> None:
-        """Serve /open311/v2/ (services, requests); POST needs an api_key."""
+        """Serve /open311/v2/ (services, requests); POST needs an api_key, GET shows the public view
+        unless given a read key (docs/intake.md)."""
         import uvicorn
         from kafka.errors import KafkaError
+        from pydantic import ValidationError
 
         from producers.intake.app import PREFIX, create_app
         from producers.intake.keys import api_keys
         from producers.sink import KafkaSink
 
-        s = get_settings()
         try:
-            sink = KafkaSink(client_id="cityops-intake", linger_ms=2)
+            s = get_settings()
+        except ValidationError as e:
+            first = e.errors()[0]
+            raise UserError(f"CITYOPS_{str(first['loc'][0]).upper()}: {first['msg']}") from None
+        try:
+            # A send never expires while the intake runs (producers/intake/delivery.py); send() waits for
+            # metadata 5 s at most, so a request's wait stays within its ack timeout.
+            sink = KafkaSink(client_id="cityops-intake", linger_ms=2, delivery_timeout_ms=2**31 - 1, max_block_ms=5000)
         except KafkaError as e:
             raise UserError(f"cannot reach Kafka ({e}): run `cityops stack up` or set CITYOPS_BOOTSTRAP_SERVERS") from None
         if not s.intake_api_keys:

@@ -1,14 +1,15 @@
 """The Open311 GeoReport v2 endpoints under /open311/v2/ (JSON format).
 
-A request is acknowledged only after Kafka acknowledged its AppReport (acks=all). Repeats of a request
-(the same Idempotency-Key from the same api_key, or the same fields on the same day) get the first answer
-and are not sent again, so every accepted request is on the topic once; an Idempotency-Key reused with
-other fields is refused (409). Reads show the public view of a
-request unless the caller gives a read key (open311.as_open311). Bodies, JSON and request rates are
-bounded (limits.py).
+A request is acknowledged (201) only after Kafka acknowledged its AppReport (acks=all). When that takes longer
+than the ack timeout the answer is 503 with the request's id, and the report is stored once, under that id, when
+Kafka is back (producers/intake/delivery.py). Repeats of a request (the same Idempotency-Key from the same
+api_key, or the same fields on the same day) get the first request's id and are not sent again; an
+Idempotency-Key reused with other fields is refused (409). Reads show the public view of a request unless the
+caller gives a read key (open311.as_open311). Bodies, JSON and request rates are bounded (limits.py).
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -29,12 +30,13 @@ from cityops.pii import mask_text
 from cityops.registry import CityRegistry
 from cityops.settings import Settings
 from cityops.topics import APP_REPORTS
-from producers.errors import InvalidEvent, SendFailed
+from producers.errors import InvalidEvent
+from producers.intake.delivery import Courier
 from producers.intake.keys import allowed, api_keys, read_keys
 from producers.intake.limits import RateLimiter, parse_fields, read_body
 from producers.intake.open311 import Open311Error, as_open311, error, receipt, services
 from producers.intake.store import TZ, RequestStore
-from producers.serde import validate
+from producers.serde import encode, validate
 
 PREFIX = "/open311/v2"
 MAX_DESCRIPTION = 4000
@@ -45,25 +47,32 @@ log = logging.getLogger("cityops.intake")
 
 def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -> FastAPI:
     store = RequestStore(settings.data_dir / "intake" / "requests.sqlite")
+    courier = Courier(sink, store, settings.bootstrap_servers)
     keys, readers = api_keys(settings), read_keys(settings)
     city = registry or CityRegistry.default()
     codes = {s["service_code"]: s for s in services()}
     per_key = RateLimiter(settings.intake_rate_per_key, "for this api_key")
     per_address = RateLimiter(settings.intake_rate_per_address, "from this address")
     retention = timedelta(days=settings.intake_retention_days)
+    ack_timeout = settings.intake_ack_timeout_s
     secret = settings.pii_key.encode()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         stop = threading.Event()
-        keeper = threading.Thread(target=_housekeeping, args=(store, retention, stop), name="intake-housekeeping",
-                                  daemon=True)
+        keeper = threading.Thread(target=_housekeeping, args=(store, courier, retention, ack_timeout, stop),
+                                  name="intake-housekeeping", daemon=True)
         keeper.start()
         try:
             yield
         finally:
             stop.set()
             keeper.join(timeout=30)
+            courier.close()
+            try:   # sends acknowledged now are marked sent; the others are sent again at the next start
+                sink.flush(timeout=10)
+            except Exception as e:  # noqa: BLE001 — shutting down either way
+                log.warning("Kafka did not acknowledge every request before shutdown: %s", e)
             store.close()
 
     async def charge_address(request: Request) -> None:
@@ -110,33 +119,43 @@ def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -
         # Keyed hashes: the store holds no digest of a phone number that could be tried against every number.
         key = _sign(secret, f"key\0{api_key}\0{header}") if header else \
             _sign(secret, f"day\0{datetime.now(TZ):%Y%m%d}\0{sig}")
-        return await anyio.to_thread.run_sync(_accept, key, sig, event, fields)
+        row, created, event = await anyio.to_thread.run_sync(_register, key, sig, event, fields)
+        if row["sent"]:
+            return JSONResponse([receipt(row["service_request_id"])], status_code=200)
+        return await _delivered(event, created)
 
-    def _accept(key: str, sig: str, event: AppReport, fields: dict):
-        # One request at a time: the repeat check, the send and the store must not interleave.
-        with store.lock:
-            row = store.by_key(key)
-            if row is not None and row["body_sig"] != sig:
-                raise Open311Error(409, "this Idempotency-Key was already used for a request with other fields: "
-                                        "send a new key for a new request, or the same fields to repeat it")
-            if row is not None and row["sent"]:
-                return JSONResponse([receipt(row["service_request_id"])], status_code=200)
-            if row is not None:   # sent before a crash, not confirmed: resend the same event, with its phone
-                event = AppReport.model_validate_json(row["event"]).model_copy(
-                    update={"reporter_phone": event.reporter_phone})
-            else:
-                rid = f"SR{datetime.now(TZ):%Y%m%d}-{key[:12]}"
-                event = event.model_copy(update={"report_id": rid, "event_id": hashlib.sha256(rid.encode()).hexdigest()[:32]})
-                event = validate(APP_REPORTS, json.loads(event.model_dump_json(exclude_none=True)))
-                store.add_pending({**fields, "service_request_id": rid, "idempotency_key": key, "body_sig": sig,
-                                   "requested_at": event.occurred_at.isoformat(),
-                                   "event": event.model_dump_json(exclude_none=True, exclude={"reporter_phone"})})
-            try:
-                sink.send_acked(APP_REPORTS, event)
-            except SendFailed as e:
-                return error(503, f"could not store the request, try again: {e}")
-            store.mark_sent(event.report_id)
+    def _register(key: str, sig: str, event: AppReport, fields: dict):
+        rid = f"SR{datetime.now(TZ):%Y%m%d}-{key[:12]}"
+        try:
+            event = event.model_copy(update={"report_id": rid,
+                                             "event_id": hashlib.sha256(rid.encode()).hexdigest()[:32]})
+            event = validate(APP_REPORTS, json.loads(event.model_dump_json(exclude_none=True)))
+            encode(APP_REPORTS, event)   # refuses what the topic would not take
+        except InvalidEvent as e:
+            raise Open311Error(400, str(e)) from None
+        row, created = store.register({**fields, "service_request_id": rid, "idempotency_key": key, "body_sig": sig,
+                                       "requested_at": event.occurred_at.isoformat(),
+                                       "event": event.model_dump_json(exclude_none=True, exclude={"reporter_phone"})})
+        if not created and row["body_sig"] != sig:
+            raise Open311Error(409, "this Idempotency-Key was already used for a request with other fields: "
+                                    "send a new key for a new request, or the same fields to repeat it")
+        if not created and row["event"]:   # resend what was sent first, with the phone the store does not keep
+            event = AppReport.model_validate_json(row["event"]).model_copy(
+                update={"reporter_phone": event.reporter_phone})
+        return row, created, event
+
+    async def _delivered(event: AppReport, first: bool) -> JSONResponse:
+        sent = asyncio.wrap_future(courier.deliver(event, first))
+        done, _ = await asyncio.wait({sent}, timeout=ack_timeout)
+        if done and sent.exception() is None:
             return JSONResponse([receipt(event.report_id)], status_code=201)
+        if not done:   # it may still fail later: retrieve that, or asyncio logs it as never retrieved
+            sent.add_done_callback(lambda f: f.cancelled() or f.exception())
+        why = f"Kafka refused it ({sent.exception()})" if done else \
+            f"Kafka did not acknowledge it within {ack_timeout:g} s"
+        return error(503, f"request {event.report_id} is kept but not yet stored: {why}. It will be stored once, "
+                          "under this id, when Kafka is back; send the same request again for its receipt",
+                     headers={"Retry-After": "10"}, service_request_id=event.report_id)
 
     def _exact(request: Request, api_key: str | None) -> bool:
         """Whether the caller may see the exact place: a read key (api_key or X-API-Key); none: public view."""
@@ -174,14 +193,16 @@ def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -
     return app
 
 
-def _housekeeping(store: RequestStore, retention: timedelta, stop: threading.Event) -> None:
-    """Forget what is past the retention."""
+def _housekeeping(store: RequestStore, courier: Courier, retention: timedelta, ack_timeout: float,
+                  stop: threading.Event) -> None:
+    """Forget what is past the retention; send again what is unsent and no request is waiting for."""
     every = min(max(retention.total_seconds() / 4, 0.5), 60.0)
     while True:
         try:
             forgotten = store.forget(datetime.now(TZ) - retention)
-            if forgotten:
-                log.info("request store: %d requests forgotten", forgotten)
+            resent = courier.redeliver(min_age=timedelta(seconds=ack_timeout))
+            if forgotten or resent:
+                log.info("request store: %d requests forgotten, %d unsent requests sent again", forgotten, resent)
         except Exception:  # noqa: BLE001 — the next round tries again
             log.exception("request store housekeeping failed; trying again in %.0f s", every)
         if stop.wait(every):
@@ -235,8 +256,8 @@ def _report(form: dict[str, str], codes: dict, city: CityRegistry) -> tuple[AppR
     except Exception as e:  # noqa: BLE001 — pydantic's error, one line for the client
         inv = InvalidEvent.of(e) if hasattr(e, "errors") else InvalidEvent("(request)", str(e))
         raise Open311Error(400, str(inv)) from None
-    fields = {"service_code": code, "description": mask_text(description), "lat": lat, "lon": lon, "address": address,
-              "media_url": media}
+    fields = {"service_code": code, "description": mask_text(description), "lat": lat, "lon": lon,
+              "address": address, "media_url": media}
     return event, fields
 
 
@@ -248,4 +269,3 @@ def _w3c(value: str | None, name: str) -> str | None:
     except ValueError:
         raise Open311Error(400, f"{name} must be a W3C datetime, e.g. 2026-01-01T00:00:00Z") from None
     return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).astimezone(TZ).isoformat()
-
