@@ -1,4 +1,4 @@
-"""`cityops query "SQL"`: historians' read-only access to the warehouse."""
+"""`cityops query "SQL"`: historians' read-only access to the warehouse (the policy: cityops.warehouse.readonly)."""
 from __future__ import annotations
 
 import csv
@@ -23,15 +23,17 @@ class Format(str, Enum):
 
 def register(root: typer.Typer) -> None:
     @root.command()
-    def query(sql: str = typer.Argument(..., help="one SELECT; see docs/warehouse.md for tables and examples"),
+    def query(sql: str = typer.Argument(..., help="one SELECT, SHOW, DESCRIBE or EXPLAIN; see docs/warehouse.md "
+                                        "for tables and examples"),
               format: Format = typer.Option(Format.table, "--format", "-f")) -> None:
-        """Run a read-only SQL query against the warehouse and print the result."""
+        """Run one read-only statement (SELECT, WITH … SELECT, SHOW, DESCRIBE, EXPLAIN) and print the result."""
         from cityops.cli.errors import UserError
-        from cityops.warehouse import connect
+        from cityops.warehouse import connect, readonly
 
         wh = connect(get_settings())
+        statement = readonly.checked(readonly.parser(wh), sql)
         try:
-            result = wh.query(sql, settings={"readonly": 2})
+            result = wh.query(statement, settings=readonly.guard(wh))
         except Exception as e:  # noqa: BLE001 — ClickHouse's message says what is wrong with the SQL
             raise UserError(f"query failed: {_first_line(e)}") from e
         names, rows = list(result.column_names), result.result_rows
