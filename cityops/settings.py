@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     kafka_controller_port: int = 9093
     kafka_heap: str = "768m"
     clickhouse_url: str = Field("", description="chdb:///abs/path (embedded) or http(s)://user:pass@host:8123/db")
+    clickhouse_reader_url: str = Field("", description="http(s)://reader:pass@host:8123/db, the read-only user "
+                                       "`cityops query` connects as; unset: clickhouse_url",
+                                       pattern=r"^(https?://.*)?$")
     partitions: int = Field(4, ge=1, description="partitions of every stream topic (Faust needs them equal)")
     worker_port: int = 6066
     pii_key: str = Field("cityops-dev-only-key", description="HMAC key for caller hashes; set in production")

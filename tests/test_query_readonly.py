@@ -1,6 +1,7 @@
 """`cityops query` runs one read-only statement. Write and escape attempts through the real CLI are refused with one
 line and a non-zero exit, and change nothing: no file, no row, no table, no connection, no /etc/passwd in the output.
-Ordinary questions, every example in docs/warehouse.md among them, still run in each output format.
+Ordinary questions, every example in docs/warehouse.md among them, still run in each output format. On a server it
+reads as the read-only user docker compose creates.
 
 Each CLI test gets an embedded warehouse of its own (a copy of one migrated once for this file) under its tmp_path."""
 from __future__ import annotations
@@ -14,8 +15,10 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).parents[1]
 CLI = str(Path(sys.executable).with_name("cityops"))
@@ -197,3 +200,44 @@ def test_read_only_statements_run(historian, sql, expect):
     rows = json.loads(r.stdout)
     assert rows if expect is None else rows == expect
 
+
+def test_the_server_reader_is_read_only_and_compose_gives_it_to_cityops_query():
+    users = ElementTree.parse(ROOT / "sinks" / "clickhouse" / "users.xml").getroot()
+    profile = users.find("profiles/cityops_reader")
+    assert profile.findtext("readonly") == "2"
+    for limit in ("max_execution_time", "max_memory_usage"):  # readonly=2 may SET them: bounded, never 0
+        bounds = profile.find(f"constraints/{limit}")
+        assert bounds.findtext("min") == "1" and float(bounds.findtext("max")) == float(profile.findtext(limit))
+    grants = [g.text for g in users.findall("users/cityops_reader/grants/query")]
+    assert grants and all(re.fullmatch(r"GRANT SELECT ON (cityops\.\*|system\.\w+)", g) for g in grants), grants
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    reader = compose["x-cityops"]["environment"]["CITYOPS_CLICKHOUSE_READER_URL"]
+    assert reader.startswith("http://cityops_reader:${CLICKHOUSE_READER_PASSWORD") and reader.endswith("/cityops")
+
+
+@pytest.mark.integration
+def test_on_a_server_query_connects_as_the_reader(listener, tmp_path):
+    port, hits = listener
+    data = tmp_path / "data"
+    env = {**_env(data), "CITYOPS_CLICKHOUSE_READER_URL": f"http://cityops_reader:x@127.0.0.1:{port}/cityops"}
+    r = subprocess.run([CLI, "query", "SELECT 1"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and hits, "cityops query did not go to the reader's server"
+    assert f"cannot reach ClickHouse at 127.0.0.1:{port}" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (data / "clickhouse").exists(), "it opened the embedded warehouse"
+
+
+@pytest.mark.integration
+def test_beside_a_server_the_check_parses_with_an_engine_in_memory(tmp_path):
+    script = ("from types import SimpleNamespace\n"
+              "from cityops.warehouse import readonly\n"
+              "engine = readonly.parser(SimpleNamespace(embedded=False))\n"
+              "print(readonly.checked(engine, 'SELECT count() /* n */ FROM raw_tickets;'))\n"
+              "try:\n"
+              "    readonly.checked(engine, \"SELECT * FROM url('http://127.0.0.1:9/', 'CSV')\")\n"
+              "except readonly.Refused as e:\n"
+              "    print(e)\n")
+    r = subprocess.run([sys.executable, "-c", script], env=_env(tmp_path / "data"), cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "SELECT count() FROM raw_tickets"
+    assert r.stdout.splitlines()[1].startswith("table function url() is not allowed: ")

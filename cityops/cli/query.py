@@ -1,4 +1,5 @@
-"""`cityops query "SQL"`: historians' read-only access to the warehouse (the policy: cityops.warehouse.readonly)."""
+"""`cityops query "SQL"`: historians' read-only access to the warehouse (the policy: cityops.warehouse.readonly).
+On a server it connects as CITYOPS_CLICKHOUSE_READER_URL's read-only user when that is set."""
 from __future__ import annotations
 
 import csv
@@ -30,7 +31,10 @@ def register(root: typer.Typer) -> None:
         from cityops.cli.errors import UserError
         from cityops.warehouse import connect, readonly
 
-        wh = connect(get_settings())
+        settings = get_settings()
+        if settings.clickhouse_reader_url:
+            settings = settings.model_copy(update={"clickhouse_url": settings.clickhouse_reader_url})
+        wh = connect(settings)
         statement = readonly.checked(readonly.parser(wh), sql)
         try:
             result = wh.query(statement, settings=readonly.guard(wh))
