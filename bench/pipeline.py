@@ -54,6 +54,11 @@ class Pipeline:
         self.argv[name] = (argv, env)
         return m
 
+    def start(self, name: str, *args: str) -> Managed:
+        """Another cityops command beside the worker and the sink (the pager, the intake), in its own data dir."""
+        (self.home / name).mkdir(parents=True, exist_ok=True)
+        return self._start(name, [*CLI, *args], {**self.env, "CITYOPS_DATA_DIR": str(self.home / name)})
+
     def restart(self, name: str) -> Managed:
         """Start `name` again as it was started (after it died)."""
         return self._start(name, *self.argv[name])
