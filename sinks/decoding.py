@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -60,6 +61,8 @@ def _start(topic_names: tuple[str, ...], pii_key: str, parent: int) -> None:
     # The sink's pid comes from the sink: a child still importing when the sink was killed would otherwise
     # take its new parent (init) for the sink and wait for work forever.
     threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="parent-watch").start()
+    # Ctrl-C reaches the whole process group; the sink stops its children itself, without their tracebacks.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _decoder = Decoder(tuple(t for t in CATALOGUE if t.name in topic_names), pii_key)
 
 
