@@ -62,6 +62,12 @@ def warehouse(stack_env):
     return sim_database("dashboards_sim", 60_000)
 
 
+@pytest.fixture
+def empty(stack_env, request):
+    """A migrated database of the test's own: rows it inserts never reach the simulated city others count."""
+    return sim_database(f"dash_{request.node.name[5:40]}", 0)
+
+
 VARIABLES = [{"district": ALL, "street": ALL}, {"district": "370303", "street": ALL},
              {"district": "370303", "street": "370303001"}]
 NUMERIC = ("Int", "UInt", "Float", "Decimal")
@@ -153,41 +159,41 @@ def test_open_cases_table_agrees_with_the_newest_version_of_every_case(warehouse
     assert got == want and want[0] > 0
 
 
-def test_a_done_case_leaves_case_open_at_cleanup_and_comes_back_when_reopened(warehouse):
+def test_a_done_case_leaves_case_open_at_cleanup_and_comes_back_when_reopened(empty):
     cols = "case_id, version, event_id, source, status, occurred_at, received_at, label, code, department, tier, " \
            "time_limit_minutes, confidence, kafka_partition, kafka_offset"
 
     def version(v: int, status: str) -> None:
-        warehouse.command(f"INSERT INTO case_history ({cols}) VALUES ('OPEN-T1', {v}, 'e{v}', 'hotline', '{status}', "
+        empty.command(f"INSERT INTO case_history ({cols}) VALUES ('OPEN-T1', {v}, 'e{v}', 'hotline', '{status}', "
                           f"now64(3), now64(3), '占道经营', '0101', '城管执法', 'grid', 60, 0.9, 0, {v})")
 
     def rows() -> list:
-        return warehouse.query("SELECT version, status FROM case_open FINAL WHERE case_id = 'OPEN-T1'").result_rows
+        return empty.query("SELECT version, status FROM case_open FINAL WHERE case_id = 'OPEN-T1'").result_rows
 
     version(1, "created")
     assert rows() == [(1, "created")]
     version(2, "resolved")
     assert rows() == []
-    warehouse.command("OPTIMIZE TABLE case_open FINAL CLEANUP")   # what the forced merges do after a minute
-    assert warehouse.query("SELECT count() FROM case_open WHERE case_id = 'OPEN-T1'").result_rows == [(0,)]
+    empty.command("OPTIMIZE TABLE case_open FINAL CLEANUP")   # what the forced merges do after a minute
+    assert empty.query("SELECT count() FROM case_open WHERE case_id = 'OPEN-T1'").result_rows == [(0,)]
     version(3, "reopened")
     assert rows() == [(3, "reopened")]
 
 
-def test_hot_spots_count_the_days_and_cases_of_the_last_30_days(warehouse):
+def test_hot_spots_count_the_days_and_cases_of_the_last_30_days(empty):
     """hotspot_monthly's day bits and day counts give what case_history says for the 30-day window, also when
     it starts mid-month and when parts are not merged yet (a case 45 days old, before the window, is left out)."""
     cols = "case_id, version, event_id, source, status, occurred_at, received_at, grid_code, district_code, " \
            "street_code, label, code, department, tier, time_limit_minutes, confidence, kafka_partition, kafka_offset"
     for i, days_ago in enumerate([0, 0, 3, 29, 29, 30, 45]):
-        warehouse.command(f"INSERT INTO case_history ({cols}) VALUES ('HOT-{i}', 1, 'h{i}', 'hotline', 'created', "
+        empty.command(f"INSERT INTO case_history ({cols}) VALUES ('HOT-{i}', 1, 'h{i}', 'hotline', 'created', "
                           f"now64(3) - INTERVAL {days_ago} DAY, now64(3), 'HOTGRID', '370303', '370303001', "
                           f"'非法小广告', '0103', '城管执法', 'grid', 60, 0.9, 0, {i})")
     panel = next(p for p in PANELS if p.key == "hotspots")
     sql = expand(panel.render(Units.of(Settings())), QueryContext.last(timedelta(days=1)))
-    got = {(r[0], r[2]): r[3:] for r in warehouse.query(sql.replace("LIMIT 20", "LIMIT 100000")).result_rows}
+    got = {(r[0], r[2]): r[3:] for r in empty.query(sql.replace("LIMIT 20", "LIMIT 100000")).result_rows}
     since = "toDate(now(), 'Asia/Shanghai') - 29"
-    want = warehouse.query(f"SELECT uniqExact(toDate(occurred_at)), count() FROM case_history WHERE version = 1 "
+    want = empty.query(f"SELECT uniqExact(toDate(occurred_at)), count() FROM case_history WHERE version = 1 "
                            f"AND grid_code = 'HOTGRID' AND toDate(occurred_at) >= {since}").result_rows[0]
     assert want == (3, 5) and got[("HOTGRID", "非法小广告")] == want
 

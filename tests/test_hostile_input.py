@@ -133,9 +133,11 @@ def test_an_oversize_message_is_a_bounded_masked_dead_letter(outcome, topic, siz
     assert 0 < len(excerpt.encode()) <= EXCERPT_BYTES
     assert str(len(value)) in detail
     on_topic = [d for d in outcome["letters"] if (d["topic"], d["partition"], d["offset"]) == (topic, partition, offset)]
-    assert len(on_topic) == 1 and on_topic[0]["_bytes"] < 2 * EXCERPT_BYTES + 2048
+    # a worker that replays its input (a rebalance) sends its letters again: the warehouse keeps one
+    assert on_topic and all(d["_bytes"] < 2 * EXCERPT_BYTES + 2048 for d in on_topic)
     for secret in SECRETS:
-        assert not readable(secret, excerpt) and not readable(secret, base64.b64decode(on_topic[0]["payload_b64"]).decode())
+        assert not readable(secret, excerpt)
+        assert not any(readable(secret, base64.b64decode(d["payload_b64"]).decode()) for d in on_topic)
 
 
 def test_a_gbk_ticket_with_personal_data_is_kept_masked(outcome):
@@ -147,9 +149,9 @@ def test_a_gbk_ticket_with_personal_data_is_kept_masked(outcome):
     assert "楼下烧烤油烟太大了" in excerpt   # read as the citizen wrote it…
     for secret in SECRETS:                  # …and masked
         assert not readable(secret, excerpt), excerpt
-    on_topic, = [d for d in outcome["letters"]
-                 if (d["topic"], d["partition"], d["offset"]) == (HOTLINE_TICKETS.name, partition, offset)]
-    kept = base64.b64decode(on_topic["payload_b64"]).decode()
+    on_topic = [d for d in outcome["letters"]
+                if (d["topic"], d["partition"], d["offset"]) == (HOTLINE_TICKETS.name, partition, offset)]
+    kept = base64.b64decode(on_topic[0]["payload_b64"]).decode()
     assert "楼下烧烤油烟太大了" in kept and not any(readable(s, kept) for s in SECRETS)
 
 

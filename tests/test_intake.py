@@ -2,41 +2,20 @@
 requests, raw HTTP posts; bad requests get spec errors; each accepted request is on the topic once."""
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import httpx
 import pytest
 from georeport import GeoReport
 
-from tests.conftest import free_port
+from tests.intake_server import KEY, serving
 from tests.test_producers import consume
 
 pytestmark = pytest.mark.integration
-CLI = str(Path(sys.executable).with_name("cityops"))
-KEY = "test-intake-key"
 
 
 @pytest.fixture(scope="module")
-def intake(broker, stack_env):
-    port = free_port()
-    env = {**os.environ, **stack_env, "PYTHONUNBUFFERED": "1", "CITYOPS_INTAKE_API_KEYS": f"other-key,{KEY}"}
-    proc = subprocess.Popen([CLI, "intake", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        assert proc.poll() is None, proc.stdout.read()
-        time.sleep(0.2)
-    yield f"http://127.0.0.1:{port}/open311/v2"
-    proc.terminate()
-    proc.wait(timeout=20)
+def intake(broker, stack_env, tmp_path_factory):
+    with serving(stack_env, tmp_path_factory.mktemp("intake")) as server:
+        yield server.url
 
 
 def post(base: str, **fields) -> httpx.Response:
