@@ -44,7 +44,7 @@ def sink(messages: int = 400_000, batch_rows: int = 50_000) -> str:
     from cityops.topics import HOTLINE_TICKETS, SENSOR_EVENTS
     from sinks.batch import Batch
     from sinks.decode import Decoder
-    from sinks.decoding import DecodingProcesses
+    from sinks.decode_pool import DecodePool
     from sinks.service import DECODE_AHEAD
     from sinks.samples import make
     from sinks.store import Store
@@ -84,7 +84,7 @@ def sink(messages: int = 400_000, batch_rows: int = 50_000) -> str:
             for m in b.topics.values():
                 m.offsets = [o + messages for o in m.offsets]
         # As the service runs it: two child processes decode batches n+1 and n+2 while the writer inserts n.
-        decoding = DecodingProcesses(tuple(t.name for t in topics), "bench-key", min_rows=1)
+        decoding = DecodePool(tuple(t.name for t in topics), "bench-key", min_rows=1)
         for job in [decoding.submit(b) for b in batches[:DECODE_AHEAD]]:   # starts the children (once per sink)
             decoding.result(job)
         t0 = time.perf_counter()

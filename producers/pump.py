@@ -10,7 +10,7 @@ from typing import Iterable
 from pydantic import BaseModel
 
 from cityops.topics import Topic
-from producers.sink import KafkaSink
+from producers.publisher import Publisher
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Summary:
         return (self.cpu_user + self.cpu_sys) / self.elapsed if self.elapsed else 0.0
 
 
-def pump(events: Iterable[tuple[Topic, BaseModel]], sink: KafkaSink, rate: float | None = None,
+def pump(events: Iterable[tuple[Topic, BaseModel]], sink: Publisher, rate: float | None = None,
          duration: float | None = None, limit: int | None = None, progress=None) -> Summary:
     """Send until the source ends, `duration` seconds pass or `limit` events went out.
 

@@ -34,4 +34,4 @@ class SinkConfig:
     topics: tuple[Topic, ...] = TOPICS
     max_backoff_s: float = 30.0
     recent_ids: int = 200_000     # event ids remembered per source topic to drop resent events (sinks/dedup.py)
-    process_from_rows: int = 5_000  # batches this large are decoded in child processes (sinks/decoding.py)
+    process_from_rows: int = 5_000  # batches this large are decoded in child processes (sinks/decode_pool.py)

@@ -13,7 +13,7 @@ nothing is lost and nothing is committed early.
 The topics go in two lanes (sinks/config.py `lanes_of`), each its own loop, consumer and warehouse client: the
 cockpit's cases and alerts are stored beside the bulk of raw events, not behind it. In each lane, one writer
 thread inserts a batch while the loop polls and decodes the next one; a large batch is decoded in a child
-process (sinks/decoding.py, children shared by the lanes), since in one process the decoding and ClickHouse's
+process (sinks/decode_pool.py, children shared by the lanes), since in one process the decoding and ClickHouse's
 insert do not overlap. A lane's inserts stay one at a time and in order, and a batch's offsets are committed
 by its loop only after its insert finished.
 """
@@ -41,7 +41,7 @@ from cityops.warehouse.schema import DEAD_LETTERS, tables_of
 from sinks.batch import Batch, Insert
 from sinks.config import SinkConfig, lanes_of
 from sinks.decode import Decoder
-from sinks.decoding import DecodingProcesses, Encoded
+from sinks.decode_pool import DecodePool, Encoded
 from sinks.dedup import Dedup
 from sinks.reconcile import top_up
 from sinks.store import Store
@@ -74,7 +74,7 @@ class Stats:
 
 NEW_PARTITIONS_EVERY_S = 60.0  # how often the sink looks for partitions added to its topics
 WRITER_CHECK_MS = 20           # poll timeout while a batch past its linger waits for the writer
-DECODE_AHEAD = 2               # batches decoded by the child processes at once (sinks/decoding.py)
+DECODE_AHEAD = 2               # batches decoded by the child processes at once (sinks/decode_pool.py)
 
 
 def resume_offsets(wh, topic: Topic) -> dict[int, int]:
@@ -89,7 +89,7 @@ def resume_offsets(wh, topic: Topic) -> dict[int, int]:
 class Sink:
     """One lane of the sink: its topics' consumer, batches, writer thread and commits."""
 
-    def __init__(self, settings: Settings, stop: threading.Event, wh, config: SinkConfig, decoding: DecodingProcesses,
+    def __init__(self, settings: Settings, stop: threading.Event, wh, config: SinkConfig, decoding: DecodePool,
                  lane: str):
         self.settings = settings
         self.stop = stop
@@ -330,7 +330,7 @@ def run(settings: Settings, stop: threading.Event, client=None, config: SinkConf
     config = config or SinkConfig()
     wh = client or connect(settings)
     Store(wh, stop, config.max_backoff_s).retrying(migrate, wh)
-    decoding = DecodingProcesses(tuple(t.name for t in config.topics), settings.pii_key, config.process_from_rows)
+    decoding = DecodePool(tuple(t.name for t in config.topics), settings.pii_key, config.process_from_rows)
     lanes = lanes_of(config.topics)
     results: dict[str, Stats | BaseException] = {}
 

@@ -1,4 +1,4 @@
-"""What the agents share in one worker: the state tables, the intake, and sending outputs in batches."""
+"""What the agents share in one worker: the state tables, the source handlers, and sending outputs in batches."""
 from __future__ import annotations
 
 import asyncio
@@ -16,7 +16,7 @@ from cityops.taxonomy import load_taxonomy
 from cityops.topics import CATALOGUE, SOURCE_TOPICS
 from streams.aggregates.windows import MinuteCounts
 from streams.app import app, raw_topic, settings, warn_if_unsent
-from streams.intake import Intake, Out, dead_out
+from streams.sources import Sources, Out, dead_out
 from streams.state import TableKV
 
 log = logging.getLogger("cityops.streams")
@@ -42,12 +42,12 @@ counts = MinuteCounts(counts_kv)
 
 
 @lru_cache(maxsize=1)
-def intake() -> Intake:
+def sources() -> Sources:
     from streams.classify import Classifier
     from streams.placement import default_placer
     from streams.sensors.limits import load_limits
 
-    return Intake(placer=default_placer(), classifier=Classifier.default(), taxonomy=load_taxonomy(),
+    return Sources(placer=default_placer(), classifier=Classifier.default(), taxonomy=load_taxonomy(),
                   counts=counts, devices=devices_kv, limits=load_limits(), pii_key=settings.pii_key)
 
 
@@ -78,11 +78,11 @@ def consume(topic: str, handle: Callable[[Message], list[Out]], finish: Callable
     app.batch_handlers[topic] = on_batch
 
 
-def source(topic: str, handle: Callable[[Intake], Handle]) -> None:
-    """A source topic: each message through the intake; the batch's minute counts are written once."""
+def source(topic: str, handle: Callable[[Sources], Handle]) -> None:
+    """A source topic: each message through its source handler; the batch's minute counts are written once."""
     # The source topics' timestamps are the broker's (LogAppendTime): when the event reached the city.
-    consume(topic, lambda m: handle(intake())(m.value, m.key, m.topic, m.partition, m.offset, m.timestamp),
-            finish=lambda: intake().counts.flush())
+    consume(topic, lambda m: handle(sources())(m.value, m.key, m.topic, m.partition, m.offset, m.timestamp),
+            finish=lambda: sources().counts.flush())
 
 
 async def send_all(outs: list[Out]) -> list[str]:
@@ -139,6 +139,6 @@ async def _freeze_startup_heap() -> None:
     services) lives as long as the worker: moved out of the cyclic collector's reach, a full collection
     walks only what came after. Full collections came every 1-2 minutes at 5,000 events/s and stalled the
     worker 190-270 ms; with these ~126,000 objects frozen, 123 ms (one latency run)."""
-    intake()
+    sources()
     gc.collect()
     gc.freeze()

@@ -53,13 +53,13 @@ def expected(bootstrap: str):
     from cityops.taxonomy import load_taxonomy
     from streams.aggregates.windows import MinuteCounts
     from streams.classify import Classifier
-    from streams.intake import Intake
+    from streams.sources import Sources
     from streams.placement import default_placer
     from streams.sensors.limits import load_limits
     from streams.state import DictKV
 
     kv = DictKV()
-    run = Intake(placer=default_placer(), classifier=Classifier.default(), taxonomy=load_taxonomy(),
+    run = Sources(placer=default_placer(), classifier=Classifier.default(), taxonomy=load_taxonomy(),
                  counts=MinuteCounts(kv), devices=DictKV(), limits=load_limits(), pii_key="x")
     cases, status, dead = set(), {}, 0
     for t in SOURCE_TOPICS:

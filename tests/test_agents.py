@@ -72,8 +72,8 @@ def test_a_failing_timer_body_is_logged_and_the_next_tick_runs(caplog):
 
 def test_every_worker_timer_is_guarded():
     from streams.app import app
-    import streams.aggregates.agents  # noqa: F401 — registers the timers
-    import streams.cases.agents  # noqa: F401
+    import streams.aggregates.handlers  # noqa: F401 — registers the timers
+    import streams.cases.handlers  # noqa: F401
 
     timers = [t for t in app._app_tasks if t.__module__.startswith(("streams.aggregates", "streams.cases"))]
     assert sorted(t.__name__ for t in timers) == ["emit_counts", "emit_partials", "expire_minutes", "overdue"]
@@ -146,7 +146,7 @@ def candidate(case_id: str, lat: float, lon: float) -> bytes:
 
 
 def test_dedup_agent_merges_a_near_duplicate(sent):
-    import streams.cases.agents  # noqa: F401 — registers the handlers
+    import streams.cases.handlers  # noqa: F401 — registers the handlers
 
     asyncio.run(feed("streams.case-candidates", candidate("A-1", 36.8, 118.05), candidate("A-2", 36.8001, 118.05),
                      key=b"370303|\xe5"))
@@ -157,14 +157,14 @@ def test_dedup_agent_merges_a_near_duplicate(sent):
 
 
 def test_cases_agent_opens_pages_an_emergency_and_follows_the_ticket(sent):
-    import streams.cases.agents  # noqa: F401
+    import streams.cases.handlers  # noqa: F401
     from streams.classify import Classifier
-    from streams.intake import Intake
+    from streams.sources import Sources
     from streams.placement import default_placer
     from streams.sensors.limits import load_limits
 
     g = grid()
-    run = Intake(placer=default_placer(), classifier=Classifier.default(), taxonomy=TAX,
+    run = Sources(placer=default_placer(), classifier=Classifier.default(), taxonomy=TAX,
                  counts=MinuteCounts(DictKV()), devices=DictKV(), limits=load_limits(), pii_key="k")
     ev = TicketEvent(ticket_id="X-200001", status="created", text="马路中间路面塌陷了一个大坑", occurred_at=NOW,
                      lat=g.centroid[0], lon=g.centroid[1])
@@ -186,29 +186,29 @@ def test_cases_agent_opens_pages_an_emergency_and_follows_the_ticket(sent):
 
 
 def test_minutes_agent_and_timers_sum_partials_into_minute_counts(sent, monkeypatch):
-    from streams.aggregates import agents
+    from streams.aggregates import handlers
 
-    monkeypatch.setattr(agents, "combiner", Combiner(agents.combined_kv))
+    monkeypatch.setattr(handlers, "combiner", Combiner(handlers.combined_kv))
     asyncio.run(feed("streams.minute-partials", orjson.dumps(partial("sensor.events/0", 3)),
                      orjson.dumps(partial("sensor.events/1", 4)), b"{not json"))
     assert on(sent, "aggregates") == []          # counts leave on the timer's tick, not per partial
     assert on(sent, "deadletters")[0]["reason"] == "processing"
-    asyncio.run(tick(agents.emit_counts))
+    asyncio.run(tick(handlers.emit_counts))
     (m,) = on(sent, "aggregates")
     assert (m["district_code"], m["label"], m["count"]) == ("370303", "油烟污染", 7)
-    asyncio.run(tick(agents.emit_counts))
+    asyncio.run(tick(handlers.emit_counts))
     assert len(on(sent, "aggregates")) == 1      # nothing changed since
 
 
 def test_emit_partials_timer_sends_this_workers_partition_counts(sent, monkeypatch):
-    from streams.aggregates import agents
+    from streams.aggregates import handlers
     from streams.runtime import counts
 
-    monkeypatch.setattr(agents, "owned", lambda: {"sensor.events/2"})
+    monkeypatch.setattr(handlers, "owned", lambda: {"sensor.events/2"})
     counts.add("sensor.events", 2, 10, T0 + 1, "370303", "s", "sensor", "油烟污染")
     counts.add("sensor.events", 3, 10, T0 + 1, "370303", "s", "sensor", "油烟污染")   # not ours
     counts.flush()
-    asyncio.run(tick(agents.emit_partials))
+    asyncio.run(tick(handlers.emit_partials))
     p, = on(sent, "streams.minute-partials")
     assert (p["origin"], p["cells"], p["final"]) == ("sensor.events/2", {"s|sensor|油烟污染": 1}, False)
 
@@ -300,17 +300,17 @@ def test_case_clock_forgets_cases_nothing_can_change_and_tickets_idle_for_months
 
 
 def test_cases_agent_feeds_the_clock(sent, monkeypatch):
-    from streams.cases import agents
+    from streams.cases import handlers
 
-    monkeypatch.setattr(agents, "clock", CaseClock())
+    monkeypatch.setattr(handlers, "clock", CaseClock())
     cid = "X-300001"
     state = case_state(cid, NOW + timedelta(minutes=1))
     done = TicketEvent(ticket_id=cid, status="accepted", occurred_at=NOW)
-    agents.cases_kv.put(0, cid, state)
+    handlers.cases_kv.put(0, cid, state)
     asyncio.run(feed("streams.case-commands", orjson.dumps({"op": "ticket", "case_id": cid, "source_offset": 9,
                                                  "event": done.model_dump(mode="json")}), key=cid.encode()))
-    assert agents.clock.heap == [(datetime.fromisoformat(state["case"]["due_at"]).timestamp(), cid)]
-    outs = agents.overdue_sweep(agents.cases_kv, NOW + timedelta(minutes=2), lambda p: True, "a")
+    assert handlers.clock.heap == [(datetime.fromisoformat(state["case"]["due_at"]).timestamp(), cid)]
+    outs = handlers.overdue_sweep(handlers.cases_kv, NOW + timedelta(minutes=2), lambda p: True, "a")
     assert [orjson.loads(v)["overdue"] for t, _, v in outs if t == "cases"] == [True]
 
 

@@ -21,17 +21,17 @@ SKEW = 600   # seconds: the clocks of this test run 10 minutes off
 
 
 @pytest.fixture
-def intake():
+def sources():
     from streams.classify import Classifier
-    from streams.intake import Intake
+    from streams.sources import Sources
     from streams.placement import default_placer
     from streams.sensors.limits import load_limits
 
-    return Intake(placer=default_placer(), classifier=Classifier.default(), taxonomy=load_taxonomy(),
+    return Sources(placer=default_placer(), classifier=Classifier.default(), taxonomy=load_taxonomy(),
                   counts=MinuteCounts(DictKV()), devices=DictKV(), limits=load_limits(), pii_key="k")
 
 
-def test_fast_and_slow_clocks_lose_no_event_and_shift_no_window(intake):
+def test_fast_and_slow_clocks_lose_no_event_and_shift_no_window(sources):
     """Three noise meters on one partition, 40 minutes of a reading every 10 s each: one with a right clock,
     one 10 minutes fast, one 10 minutes slow. Each reading reaches the broker 1 s after it was taken."""
     start = (datetime.now(timezone.utc) - timedelta(hours=1)).replace(second=0, microsecond=0).timestamp()
@@ -44,17 +44,17 @@ def test_fast_and_slow_clocks_lose_no_event_and_shift_no_window(intake):
         for device, skew in clocks.items():
             ev = SensorEvent(device_id=device, kind="noise", value=50.0, lat=36.81, lon=118.05,
                              occurred_at=datetime.fromtimestamp(real + skew, timezone.utc))
-            intake.sensor(ev.to_bytes(), device.encode(), "sensor.events", 0, offset, arrived)
+            sources.sensor(ev.to_bytes(), device.encode(), "sensor.events", 0, offset, arrived)
             offset += 1
             # the right clock's and the slow clock's minute as they say; the fast one's when it arrived
             want[(device, int((real + skew if skew <= 0 else arrived) // 60) * 60)] += 1
-        intake.counts.flush()
+        sources.counts.flush()
     got: Counter = Counter()
     minutes: dict[int, int] = {}
-    for key, entry in intake.counts.kv.items():
+    for key, entry in sources.counts.kv.items():
         for cell, (n, _) in entry.get("cells", {}).items():
             minutes[entry["minute"]] = minutes.get(entry["minute"], 0) + n
-    assert intake.counts.late == 0, f"{intake.counts.late} readings dropped as late"
+    assert sources.counts.late == 0, f"{sources.counts.late} readings dropped as late"
     assert sum(minutes.values()) == 240 * 3
     # Per minute, what the three clocks put there by the rule, nothing moved elsewhere.
     for (device, minute), n in want.items():
@@ -62,20 +62,20 @@ def test_fast_and_slow_clocks_lose_no_event_and_shift_no_window(intake):
     assert minutes == dict(got)
 
 
-def test_a_right_clock_is_not_made_late_by_a_fast_one(intake):
+def test_a_right_clock_is_not_made_late_by_a_fast_one(sources):
     """One event from a clock 10 minutes fast, then the right clocks' events of the same minute: all counted
     in their own minute (a fast clock ran the watermark ahead and made them late before)."""
     now = (datetime.now(timezone.utc) - timedelta(minutes=30)).replace(second=0, microsecond=0)
     fast = TicketEvent(ticket_id="CLOCK-FAST", status="created", text="路灯不亮", occurred_at=now + timedelta(seconds=SKEW))
-    intake.hotline(fast.to_bytes(), None, "hotline.tickets", 3, 0, now.timestamp() + 1)
+    sources.hotline(fast.to_bytes(), None, "hotline.tickets", 3, 0, now.timestamp() + 1)
     for i in range(1, 6):
         right = TicketEvent(ticket_id=f"CLOCK-RIGHT-{i}", status="created", text="路灯不亮",
                             occurred_at=now + timedelta(seconds=i))
-        intake.hotline(right.to_bytes(), None, "hotline.tickets", 3, i, now.timestamp() + i + 1)
-    intake.counts.flush()
-    counted = sum(n for _, e in intake.counts.kv.items() if e.get("minute") == int(now.timestamp())
+        sources.hotline(right.to_bytes(), None, "hotline.tickets", 3, i, now.timestamp() + i + 1)
+    sources.counts.flush()
+    counted = sum(n for _, e in sources.counts.kv.items() if e.get("minute") == int(now.timestamp())
                   for n, _ in e["cells"].values())
-    assert (counted, intake.counts.late) == (6, 0)
+    assert (counted, sources.counts.late) == (6, 0)
 
 
 def test_a_clock_10_minutes_fast_is_accepted_and_one_20_minutes_fast_refused():

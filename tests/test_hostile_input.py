@@ -157,9 +157,9 @@ def test_a_gbk_ticket_with_personal_data_is_kept_masked(outcome):
 
 def test_a_5_mb_message_is_refused_at_the_producer(broker, subprocess_env, tmp_path):
     from producers.errors import InvalidEvent
-    from producers.sink import KafkaSink
+    from producers.publisher import Publisher
 
-    sink = KafkaSink()
+    sink = Publisher()
     try:
         with pytest.raises(InvalidEvent, match=r"5,000,000 bytes, larger than the 65,536 bytes hotline.tickets"):
             sink.send_raw(HOTLINE_TICKETS.name, b"k", b"x" * 5_000_000)

@@ -16,10 +16,10 @@ from pydantic import ValidationError
 
 from cityops.models.alerts import Alert, Delivery
 from cityops.pii import mask_text
-from streams.alerts.rules import Webhook
-from streams.pager import formats
-from streams.pager.grafana import alerts_of
-from streams.pager.ledger import Ledger, target_key
+from cityops.alerting import Webhook
+from pager import formats
+from pager.grafana import alerts_of
+from pager.ledger import Ledger, target_key
 
 ROOT = Path(__file__).parents[1]
 ALERT = Alert(alert_id="emergency_case:T-1@1", rule="emergency_case", severity="critical", department="市政",
@@ -114,7 +114,7 @@ def test_ledger_forgets_finished_marks_once_their_alerts_cannot_be_read_again(tm
     import sqlite3
     import time
 
-    from streams.pager.ledger import FINISHED_KEEP_S
+    from pager.ledger import FINISHED_KEEP_S
 
     old = tmp_path / "old.sqlite"    # a ledger written before finished marks had a time
     db = sqlite3.connect(old)
@@ -165,7 +165,7 @@ def test_compose_points_grafana_contact_points_at_the_pager():
 def test_a_bad_message_on_alerts_is_logged_without_personal_data(caplog):
     from types import SimpleNamespace
 
-    from streams.pager.service import _alert
+    from pager.service import _alert
 
     too_long = ALERT.model_copy(update={"detail": "我叫张三，电话13812345678，" + "路" * 1990})
     bad = too_long.model_dump_json().encode()   # pydantic's message quotes the head and tail of the value
@@ -177,7 +177,7 @@ def test_a_bad_message_on_alerts_is_logged_without_personal_data(caplog):
 def test_dingtalk_sign_is_the_documented_hmac():
     # DingTalk's 加签: urlencode(base64(HMAC-SHA256(key=secret, msg=timestamp + "\n" + secret))). Computed with
     # printf '1700000000000\nSECa1b2c3d4e5f6' | openssl dgst -sha256 -hmac SECa1b2c3d4e5f6 -binary | base64
-    from streams.pager.targets import dingtalk_sign
+    from pager.targets import dingtalk_sign
 
     assert dingtalk_sign("SECa1b2c3d4e5f6", "1700000000000") == "oJQpdCHfADjAvXpklWV1PzUEobyTlyhOkQWGlZgxWPE%3D"
     secret, ts = "SEC" + "9f" * 30 + "+/", "1732262400000"
@@ -192,7 +192,7 @@ ROBOT_ENV = {"DT_TOKEN": "tok-4f1d", "DT_SECRET": "SECa1b2c3d4e5f6", "WECOM_KEY"
 
 
 def test_targets_take_their_secrets_from_the_environment():
-    from streams.pager.targets import resolve
+    from pager.targets import resolve
 
     (ding,), (wecom,) = resolve(ROBOTS, ROBOT_ENV).values()
     assert ding.send_url(1700000000.0) == ("https://oapi.dingtalk.com/robot/send?access_token=tok-4f1d"
@@ -207,7 +207,7 @@ def test_targets_take_their_secrets_from_the_environment():
 
 
 def test_a_missing_secret_variable_is_named_at_start():
-    from streams.pager.targets import resolve
+    from pager.targets import resolve
 
     with pytest.raises(ValueError, match=r"DT_SECRET.*水务|水务.*DT_SECRET") as e:
         resolve(ROBOTS, {**ROBOT_ENV, "DT_SECRET": ""})
@@ -224,7 +224,7 @@ def test_webhook_config_rejects_misplaced_secrets():
 
 
 def test_retry_backs_off_to_its_cap_and_gives_up_an_hour_after_the_first_attempt():
-    from streams.pager.delivery import Retry
+    from pager.delivery import Retry
 
     retry, now, attempts = Retry(first_s=1.0, max_s=300.0, for_s=3600.0), 0.0, [0.0]
     while (again := retry.after(len(attempts), 0.0, now)) is not None:   # each attempt fails at once
@@ -255,8 +255,8 @@ def refusing(requests: list):
 def test_a_failing_delivery_is_retried_for_an_hour_across_a_restart(tmp_path):
     from datetime import datetime, timezone
 
-    from streams.pager.delivery import Deliverer, Retry
-    from streams.pager.targets import resolve
+    from pager.delivery import Deliverer, Retry
+    from pager.targets import resolve
 
     start = 1_795_000_000.0
     clock, requests, retry = Clock(start), [], Retry(first_s=1.0, max_s=300.0, for_s=3600.0)
@@ -286,8 +286,8 @@ def test_a_failing_delivery_is_retried_for_an_hour_across_a_restart(tmp_path):
 def test_an_alert_too_old_for_its_first_attempt_is_given_up_as_stale(tmp_path):
     from datetime import datetime, timezone
 
-    from streams.pager.delivery import Deliverer, Retry
-    from streams.pager.targets import resolve
+    from pager.delivery import Deliverer, Retry
+    from pager.targets import resolve
 
     clock, requests = Clock(1_795_000_000.0), []
     alert = ALERT.model_copy(update={"raised_at": datetime.fromtimestamp(clock.now - 7200, timezone.utc)})
@@ -305,7 +305,7 @@ def test_an_alert_in_backoff_does_not_hold_the_next_one_for_its_target():
     import threading
     import time
 
-    from streams.pager.lanes import Lanes
+    from pager.lanes import Lanes
 
     first, second = ALERT, ALERT.model_copy(update={"alert_id": "emergency_case:T-2@1"})
     attempts, stop = [], threading.Event()

@@ -53,11 +53,11 @@ def consume(bootstrap: str, topic: str, wanted: set[str], field: str = "event_id
 
 def test_round_trip_matches_exported_schemas(broker, stack_env, tmp_path):
     from producers.pump import pump
-    from producers.sink import KafkaSink
+    from producers.publisher import Publisher
 
     sim = Simulator(seed=3, start=days_ago(2, 17), density=4)
     events = sim.take(6000)
-    sink = KafkaSink()
+    sink = Publisher()
     try:
         s = pump(iter(events), sink)
     finally:

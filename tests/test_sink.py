@@ -70,7 +70,7 @@ def warehouse(stack_env):
 def test_sink_stores_every_topic_once_masked_and_dead_letters_bad_input(broker, warehouse, process_from_rows):
     """Bad messages on an output topic become masked dead letters from the sink; on a source topic the
     streams worker dead-letters them (with the original bytes), so the sink stores nothing for them. The same
-    whether batches are decoded in the sink's process or in its decoding process (sinks/decoding.py)."""
+    whether batches are decoded in the sink's process or in its decoding process (sinks/decode_pool.py)."""
     from cityops.settings import get_settings
     from sinks.service import SinkConfig, run
 

@@ -262,14 +262,14 @@ def test_source_events_placed_outside_the_city_are_not_stored(decoder):
 def test_the_decoding_process_sends_what_the_sink_would_insert_itself():
     """Every topic, the bad-input corpus and a resent event: the same tables, rows, tokens and identities as the
     in-process decoder (up to what a default factory fills in while decoding: failure times, absent ids)."""
-    from sinks.decoding import DecodingProcesses
+    from sinks.decode_pool import DecodePool
     from sinks.dedup import identities
 
     cases = [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
     messages = [(t, orjson.dumps(o)) for t, objs in SAMPLES.items() for o in objs]
     messages += [(c["topic"], None if c["payload_b64"] is None else base64.b64decode(c["payload_b64"])) for c in cases]
     batch = batch_of(messages + messages[:1])
-    decoding = DecodingProcesses(tuple(t.name for t in TOPICS), "test-key", min_rows=1)
+    decoding = DecodePool(tuple(t.name for t in TOPICS), "test-key", min_rows=1)
     decoded_at = datetime.now(timezone.utc)
     try:
         encoded = decoding.result(decoding.submit(batch))
@@ -280,7 +280,7 @@ def test_the_decoding_process_sends_what_the_sink_would_insert_itself():
     assert normal(sent, decoded_at) == normal(local, decoded_at)
     assert [len(e) for e in encoded] == [len(i) for i in local]
     assert [e.identities for e in encoded] == [identities(i) if i.table.identity else None for i in local]
-    assert DecodingProcesses((), "k", min_rows=10).submit(batch_of(messages[:9])) is None   # small: in-process
+    assert DecodePool((), "k", min_rows=10).submit(batch_of(messages[:9])) is None   # small: in-process
 
 
 def test_dedup_admits_a_batch_only_when_nothing_in_it_was_stored():
@@ -316,9 +316,9 @@ def test_decoding_processes_leave_when_the_sink_is_killed(tmp_path):
     script.write_text(
         "import multiprocessing, time\n"
         "from sinks.batch import Batch\n"
-        "from sinks.decoding import DecodingProcesses\n"
+        "from sinks.decode_pool import DecodePool\n"
         "if __name__ == '__main__':\n"
-        "    d = DecodingProcesses(('sensor.events',), 'k', min_rows=1)\n"
+        "    d = DecodePool(('sensor.events',), 'k', min_rows=1)\n"
         "    b = Batch(); b.add('sensor.events', 0, 0, None, b'{}')\n"
         "    d.result(d.submit(b))\n"
         "    print(*[c.pid for c in multiprocessing.active_children()], flush=True)\n"

@@ -1,4 +1,4 @@
-"""Pure streams logic: calendar, hysteresis, duplicates, case lifecycle, exact minute counts, intake checks."""
+"""Pure streams logic: calendar, hysteresis, duplicates, case lifecycle, exact minute counts, source checks."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -232,15 +232,15 @@ def test_combiner_sums_partitions_and_replaces_rather_than_adds():
     assert comb.changed() == []
 
 
-# -- intake -----------------------------------------------------------------------------------------
+# -- sources ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def intake():
+def sources():
     from streams.classify import Classifier
-    from streams.intake import Intake
+    from streams.sources import Sources
     from streams.placement import default_placer
     from streams.sensors.limits import load_limits
 
-    return Intake(placer=default_placer(), classifier=Classifier.default(), taxonomy=TAX,
+    return Sources(placer=default_placer(), classifier=Classifier.default(), taxonomy=TAX,
                   counts=MinuteCounts(DictKV()), devices=DictKV(), limits=load_limits(), pii_key="k")
 
 
@@ -265,14 +265,14 @@ def reason(outs):
     (TicketEvent(ticket_id="X-000001", status="created", text="t", occurred_at=NOW, lat=31.2, lon=121.5).to_bytes(),
      "coordinates"),
 ])
-def test_bad_input_becomes_a_dead_letter_with_reason_and_digest(intake, raw, why):
+def test_bad_input_becomes_a_dead_letter_with_reason_and_digest(sources, raw, why):
     """The letter says where the message is, how long it was and its sha256; it keeps a masked excerpt."""
     import hashlib
 
     from cityops.models.deadletters import EXCERPT_BYTES, DeadLetter
     from cityops.pii import mask_payload
 
-    outs = intake.hotline(raw, b"k", "hotline.tickets", 2, 41)
+    outs = sources.hotline(raw, b"k", "hotline.tickets", 2, 41)
     assert reason(outs) == why
     dl = DeadLetter.model_validate_json(outs[0][2])
     assert (dl.partition, dl.offset, dl.payload_size) == (2, 41, len(raw))
@@ -280,23 +280,23 @@ def test_bad_input_becomes_a_dead_letter_with_reason_and_digest(intake, raw, why
     assert dl.excerpt == mask_payload(raw, EXCERPT_BYTES)[0][:EXCERPT_BYTES]
 
 
-def test_placed_and_unplaced_tickets_become_candidates(intake):
+def test_placed_and_unplaced_tickets_become_candidates(sources):
     from cityops.registry import CityRegistry
 
     g = next(iter(CityRegistry.default().grids.values()))
     ev = TicketEvent(ticket_id="X-000002", status="created", text="小区门口垃圾桶满了溢出来", occurred_at=NOW,
                      lat=g.centroid[0], lon=g.centroid[1], caller_phone="13812345678")
-    (topic, key, value), = intake.hotline(ev.to_bytes(), None, "hotline.tickets", 0, 1)
+    (topic, key, value), = sources.hotline(ev.to_bytes(), None, "hotline.tickets", 0, 1)
     cand = orjson.loads(value)["case"]
     assert topic == "streams.case-candidates" and cand["placed"] and cand["grid_code"] == g.code
     assert cand["label"] == "垃圾满溢" and "13812345678" not in value.decode()
     ev = TicketEvent(ticket_id="X-000003", status="created", text="有人占道经营", occurred_at=NOW,
                      address="火星路999号")
-    cand = orjson.loads(intake.hotline(ev.to_bytes(), None, "hotline.tickets", 0, 2)[0][2])["case"]
+    cand = orjson.loads(sources.hotline(ev.to_bytes(), None, "hotline.tickets", 0, 2)[0][2])["case"]
     assert cand["placed"] is False and key.decode().endswith("垃圾满溢")
 
 
-def test_sustained_fume_readings_open_an_incident_and_page(intake):
+def test_sustained_fume_readings_open_an_incident_and_page(sources):
     from cityops.registry import CityRegistry
 
     g = next(iter(CityRegistry.default().grids.values()))
@@ -305,17 +305,17 @@ def test_sustained_fume_readings_open_an_incident_and_page(intake):
         ev = SensorEvent(device_id="FUME-1", kind="cooking_fume", value=3.1, lat=g.centroid[0], lon=g.centroid[1],
                          occurred_at=NOW - timedelta(minutes=8 - i))
         sent.append(ev)
-        outs += intake.sensor(ev.to_bytes(), b"FUME-1", "sensor.events", 1, 100 + i)
-    state = intake.devices.get("FUME-1")
+        outs += sources.sensor(ev.to_bytes(), b"FUME-1", "sensor.events", 1, 100 + i)
+    state = sources.devices.get("FUME-1")
     topics = [o[0] for o in outs]
     assert topics == ["incidents", "alerts"]
     inc = orjson.loads(outs[0][2])
     assert inc["state"] == "open" and inc["label"] == "油烟污染" and inc["limit"] == 2.0
     # A replay changes nothing; replaying the reading that opened the incident re-emits what it emitted (its
     # changelog write may have reached the broker without them), the others re-emit nothing.
-    replays = [intake.sensor(e.to_bytes(), b"FUME-1", "sensor.events", 1, 100 + i) for i, e in enumerate(sent)]
+    replays = [sources.sensor(e.to_bytes(), b"FUME-1", "sensor.events", 1, 100 + i) for i, e in enumerate(sent)]
     assert [r for r in replays if r] == [outs]
-    assert intake.devices.get("FUME-1") == state
+    assert sources.devices.get("FUME-1") == state
 
 
 # -- placement --------------------------------------------------------------------------------------
@@ -505,7 +505,7 @@ def test_the_case_states_stay_bytes_and_give_the_collector_nothing_to_walk():
     that each full collection of the worker walked (~2 ms per 1,000 cases, a stall of the whole worker)."""
     import gc
 
-    from streams.cases.agents import cases_kv
+    from streams.cases.handlers import cases_kv
 
     assert cases_kv.cache is False
     kv, _ = _table_kv(lambda w: None, cache=False)

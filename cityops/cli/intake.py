@@ -24,7 +24,7 @@ def register(root: typer.Typer) -> None:
 
         from producers.intake.app import PREFIX, create_app
         from producers.intake.keys import api_keys
-        from producers.sink import KafkaSink
+        from producers.publisher import Publisher
 
         try:
             s = get_settings()
@@ -34,7 +34,7 @@ def register(root: typer.Typer) -> None:
         try:
             # A send never expires while the intake runs (producers/intake/delivery.py); send() waits for
             # metadata 5 s at most, so a request's wait stays within its ack timeout.
-            sink = KafkaSink(client_id="cityops-intake", linger_ms=2, delivery_timeout_ms=2**31 - 1, max_block_ms=5000)
+            sink = Publisher(client_id="cityops-intake", linger_ms=2, delivery_timeout_ms=2**31 - 1, max_block_ms=5000)
         except KafkaError as e:
             raise UserError(f"cannot reach Kafka ({e}): run `cityops stack up` or set CITYOPS_BOOTSTRAP_SERVERS") from None
         if not s.intake_api_keys:

@@ -28,11 +28,11 @@ def register(root: typer.Typer) -> None:
     ) -> None:
         """Deliver alerts (topic `alerts`) to the webhooks of CITYOPS_PAGER_WEBHOOKS; record every attempt."""
         from cityops.settings import get_settings
-        from streams.alerts.rules import load_alerting
-        from streams.pager.grafana import serve
-        from streams.pager.delivery import Retry
-        from streams.pager.service import Pager
-        from streams.pager.targets import resolve
+        from cityops.alerting import load_alerting
+        from pager.grafana import serve
+        from pager.delivery import Retry
+        from pager.service import Pager
+        from pager.targets import resolve
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("httpx").setLevel(logging.WARNING)   # it logs each request's URL: the robots' keys

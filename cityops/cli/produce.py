@@ -58,12 +58,12 @@ def _run(events, rate: float | None = None, duration: float | None = None, label
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from producers.pump import pump
-    from producers.sink import KafkaSink
+    from producers.publisher import Publisher
 
     from kafka.errors import KafkaError
 
     try:
-        sink = KafkaSink()
+        sink = Publisher()
     except KafkaError as e:
         raise UserError(f"cannot reach Kafka ({type(e).__name__}: {e}): run `cityops stack up` "
                         "or set CITYOPS_BOOTSTRAP_SERVERS") from None

@@ -5,7 +5,7 @@ Events of one partition arrive in offset order, so an event at or below a cell's
 before a restart and is skipped: the table may run ahead of the committed offsets, never double-count.
 A window closes when the partition's event-time watermark passes its end plus the grace period; later
 events for it are late and not counted. The grace period outlasts a source clock running 10 minutes slow, and
-event times never run ahead of the broker's clock (streams/intake.py), so a fast clock cannot close windows early. Entries are emitted as full counts (never deltas) to the combiner.
+event times never run ahead of the broker's clock (streams/sources.py), so a fast clock cannot close windows early. Entries are emitted as full counts (never deltas) to the combiner.
 """
 from __future__ import annotations
 

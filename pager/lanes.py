@@ -13,7 +13,7 @@ import time
 from typing import Callable
 
 from cityops.models.alerts import Alert
-from streams.pager.targets import Target
+from pager.targets import Target
 
 Deliver = Callable[[Target, Alert], float | None]   # one attempt; when the next is due (wall clock) or None
 

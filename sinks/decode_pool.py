@@ -79,7 +79,7 @@ def _encode(batch: Batch) -> list[tuple[str, bytes, str, list[str] | None, int]]
                 for ins in _decoder.inserts(batch)]
 
 
-class DecodingProcesses:
+class DecodePool:
     """Two children: a 2-core host decodes two batches at once while the sink process inserts the one before
     (one child kept the decoding, ~0.6 s per 50,000 messages, the bottleneck)."""
 

@@ -1,4 +1,4 @@
-"""The Kafka sink: kafka-python producer tuned for throughput, acks=all and idempotence.
+"""The publisher: a kafka-python producer tuned for throughput, acks=all and idempotence.
 
 `send` is fire-and-count (the simulator, replay); `submit` gives the send's future, which resolves on the
 broker's acknowledgement (the intake replies to a citizen only after that).
@@ -39,7 +39,7 @@ class Partitioner:
         return p
 
 
-class KafkaSink:
+class Publisher:
     def __init__(self, bootstrap_servers: str | None = None, client_id: str = "cityops-producer",
                  linger_ms: int = 50, batch_size: int = 256 * 1024, delivery_timeout_ms: int = 60_000,
                  max_block_ms: int = 60_000):

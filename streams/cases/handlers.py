@@ -12,7 +12,7 @@ from streams.app import app
 from streams.cases import dedup as dedup_logic
 from streams.cases import lifecycle
 from streams.cases.clock import CaseClock
-from streams.intake import alert_out
+from streams.sources import alert_out
 from streams.runtime import case_table, consume, dedup_table, send_all
 from streams.state import TableKV
 from streams.timers import guarded

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote_plus
 
-from streams.alerts.rules import ENV_REF, Webhook
-from streams.pager import formats
-from streams.pager.ledger import target_key
+from cityops.alerting import ENV_REF, Webhook
+from pager import formats
+from pager.ledger import target_key
 
 
 def dingtalk_sign(secret: str, timestamp: str) -> str:

@@ -17,9 +17,9 @@ from datetime import datetime, timezone
 import httpx
 
 from cityops.models.alerts import Alert, Delivery, DeliveryStatus
-from streams.pager import formats
-from streams.pager.ledger import Ledger
-from streams.pager.targets import Target
+from pager import formats
+from pager.ledger import Ledger
+from pager.targets import Target
 
 log = logging.getLogger(__name__)
 

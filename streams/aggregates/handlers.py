@@ -10,7 +10,7 @@ from cityops.taxonomy import load_taxonomy
 from cityops.topics import AGGREGATES, MINUTE_PARTIALS
 from streams.aggregates import combine as combine_logic
 from streams.app import app
-from streams.intake import alert_out
+from streams.sources import alert_out
 from streams.runtime import combined_table, consume, counts, owned, owns, send_all
 from streams.state import TableKV
 from streams.timers import guarded

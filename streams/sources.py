@@ -1,4 +1,4 @@
-"""Intake: one raw message from a source topic → outputs (dead letter, case candidate or command, incident,
+"""Source handlers: one raw message from a source topic → outputs (dead letter, case candidate or command, incident,
 alert) plus a minute count. Pure apart from the state it is given; the agents send what it returns.
 
 Outputs are (topic name, key, value bytes) triples so an agent sends a batch's worth at once.
@@ -40,7 +40,7 @@ def alert_out(alert) -> Out:
 
 
 @dataclass
-class Intake:
+class Sources:
     placer: Placer
     classifier: object          # streams.classify.Classifier (classify(text), for_sensor(kind))
     taxonomy: Taxonomy

@@ -19,10 +19,10 @@ from pydantic import ValidationError
 
 from cityops.models.alerts import Alert, Delivery
 from cityops.topics import ALERTS, DELIVERIES, wait_for_partitions
-from streams.pager.delivery import Deliverer, Retry
-from streams.pager.lanes import Lanes
-from streams.pager.ledger import Ledger
-from streams.pager.targets import Target
+from pager.delivery import Deliverer, Retry
+from pager.lanes import Lanes
+from pager.ledger import Ledger
+from pager.targets import Target
 
 log = logging.getLogger(__name__)
 GROUP = "cityops-pager"
