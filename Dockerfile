@@ -7,6 +7,7 @@ COPY cityops ./cityops
 COPY producers ./producers
 COPY streams ./streams
 COPY sinks ./sinks
+COPY pager ./pager
 COPY dashboards ./dashboards
 COPY bench ./bench
 RUN pip install . && useradd --create-home --uid 10001 cityops
