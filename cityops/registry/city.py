@@ -16,8 +16,10 @@ import shapely
 from shapely.geometry import box
 from shapely.strtree import STRtree
 
+from cityops.registry.files import ADDRESSES, GRIDS, read, write
 from cityops.registry.geocode import AddressIndex
 from cityops.registry.model import Grid, PoiKind, StandardAddress, Unit
+from cityops.registry.zibo import CITY, PROVINCE, generate
 
 _CACHE_MAX = 200_000
 # "Inside the city" allows this margin (degrees, ~5 km) round the grids: devices and callers sit on
@@ -48,20 +50,14 @@ class CityRegistry:
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def generated(cls) -> CityRegistry:
-        from cityops.registry import zibo
-
-        return cls("淄博市 (generated)", *zibo.generate(), prefixes=(zibo.PROVINCE, zibo.CITY))
+        return cls("淄博市 (generated)", *generate(), prefixes=(PROVINCE, CITY))
 
     @classmethod
     def load(cls, geojson: Path | str, csv: Path | str) -> CityRegistry:
-        from cityops.registry.files import read
-
-        return read(Path(geojson), Path(csv))
+        return cls(*read(Path(geojson), Path(csv)))
 
     @classmethod
     def from_dir(cls, path: Path | str) -> CityRegistry:
-        from cityops.registry.files import ADDRESSES, GRIDS
-
         return cls.load(Path(path) / GRIDS, Path(path) / ADDRESSES)
 
     @staticmethod
@@ -166,6 +162,4 @@ class CityRegistry:
 
     def export(self, directory: Path | str) -> tuple[Path, Path]:
         """Write grids.geojson + addresses.csv (the format `load` reads)."""
-        from cityops.registry.files import write
-
         return write(self, Path(directory))

@@ -116,10 +116,9 @@ def units_of(grids: list[Grid]) -> tuple[list[Unit], list[Unit], list[Unit]]:
     return [d[k] for k in sorted(d)], [s[k] for k in sorted(s)], [c[k] for k in sorted(c)]
 
 
-def read(geojson: Path, addresses: Path):
-    """Load strictly: the first bad feature or row stops the load with its position and field."""
-    from cityops.registry.city import CityRegistry
-
+def read(geojson: Path, addresses: Path) -> tuple:
+    """Load strictly: the first bad feature or row stops the load with its position and field. Returns the
+    registry's parts in CityRegistry's argument order (the class builds itself from them)."""
     grids = []
     for i, f in enumerate(read_features(geojson)):
         try:
@@ -135,8 +134,7 @@ def read(geojson: Path, addresses: Path):
     if not grids:
         raise RegistryError(f"{geojson}: no grids")
     name = geojson.parent.name or "registry"
-    prefixes = _common_prefixes([a.text for a in addrs])
-    return CityRegistry(name, *units_of(grids), grids, addrs, prefixes=prefixes)
+    return (name, *units_of(grids), grids, addrs, _common_prefixes([a.text for a in addrs]))
 
 
 def _common_prefixes(texts: list[str]) -> tuple[str, ...]:
