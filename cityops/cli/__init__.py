@@ -25,7 +25,7 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as e:  # noqa: BLE001 — one line saying what to fix, never a traceback
-        from cityops.cli.errors import UserError
-        if isinstance(e, UserError) or type(e).__name__ == "StackError":
+        from cityops.errors import UserError
+        if isinstance(e, UserError):
             fail(str(e))
         raise

@@ -119,7 +119,7 @@ def run_all(quick: bool = typer.Option(False, "--quick", help="pass --quick to t
         if subprocess.run(argv).returncode:
             failed.append(name)
     if failed:
-        from cityops.cli.errors import UserError
+        from cityops.errors import UserError
 
         raise UserError(f"benchmarks failed: {', '.join(failed)} (see their output above)")
 

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from cityops.cli.errors import UserError
+from cityops.errors import UserError
 
 EVALUATE_COMMAND = "cityops classify --evaluate tests/data/complaints_labelled.jsonl --write-doc docs/classification.md"
 

@@ -21,7 +21,7 @@ def register(root: typer.Typer) -> None:
         """智慧驾驶舱 in the terminal: today's figures, rankings, open cases, alerts, hot spots (Ctrl-C quits)."""
         from rich.console import Console
 
-        from cityops.cli.errors import UserError
+        from cityops.errors import UserError
         from cityops.warehouse import connect, migrate
         from dashboards import cockpit as view
         from dashboards.macros import ALL, QueryContext

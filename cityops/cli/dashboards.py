@@ -23,7 +23,7 @@ def register(root: typer.Typer) -> None:
               protocol: str = typer.Option("native", help="native | http"),
               reader: str = typer.Option("cityops_reader", help="read-only ClickHouse user")) -> None:
         """Write the dashboards' JSON, the datasource, the alert rules, contact points and policy."""
-        from cityops.cli.errors import UserError
+        from cityops.errors import UserError
         from dashboards.provisioning import Target, build as write
         from dashboards.units import Units
 
@@ -37,7 +37,7 @@ def register(root: typer.Typer) -> None:
                                         "(user:password@ allowed; or a token in GRAFANA_TOKEN)"),
                 timeout: float = typer.Option(10, help="seconds per request")) -> None:
         """Upsert folder, datasource, dashboards, alert rules, contact points and policy (idempotent)."""
-        from cityops.cli.errors import UserError
+        from cityops.errors import UserError
         from dashboards.publish import PublishError, publish as push
         from dashboards.units import Units
 
@@ -50,7 +50,7 @@ def register(root: typer.Typer) -> None:
     @app.command()
     def check() -> None:
         """Type-check the generated dashboards against @grafana/schema (needs `npm ci --prefix tests/tsc`)."""
-        from cityops.cli.errors import UserError
+        from cityops.errors import UserError
         from dashboards import grafana, typecheck
         from dashboards.units import Units
 

@@ -1,4 +1,5 @@
-"""Errors a person can act on: one line on stderr and a non-zero exit."""
+"""How the CLI reports an error a person can act on (cityops.errors.UserError): one line on stderr and a
+non-zero exit."""
 from __future__ import annotations
 
 import sys
@@ -6,10 +7,6 @@ import sys
 from rich.console import Console
 
 err = Console(stderr=True)
-
-
-class UserError(Exception):
-    """Raised with a message that says what to fix."""
 
 
 def fail(message: str, code: int = 2) -> None:

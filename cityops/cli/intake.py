@@ -4,7 +4,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from cityops.cli.errors import UserError
+from cityops.errors import UserError
 from cityops.settings import get_settings
 
 out = Console()

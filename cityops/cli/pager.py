@@ -7,7 +7,7 @@ import signal
 
 import typer
 
-from cityops.cli.errors import UserError
+from cityops.errors import UserError
 
 
 def register(root: typer.Typer) -> None:

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cityops.cli.errors import UserError
+from cityops.errors import UserError
 
 out = Console()
 

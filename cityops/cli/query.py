@@ -28,7 +28,7 @@ def register(root: typer.Typer) -> None:
                                         "for tables and examples"),
               format: Format = typer.Option(Format.table, "--format", "-f")) -> None:
         """Run one read-only statement (SELECT, WITH … SELECT, SHOW, DESCRIBE, EXPLAIN) and print the result."""
-        from cityops.cli.errors import UserError
+        from cityops.errors import UserError
         from cityops.warehouse import connect, readonly
 
         settings = get_settings()

@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from cityops.cli.errors import UserError
+from cityops.errors import UserError
 
 out = Console()
 

@@ -23,7 +23,7 @@ def register(root: typer.Typer) -> None:
              group: str = typer.Option(SinkConfig.group_id, help="Kafka group id its committed offsets (the lag) are kept under"),
              verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
         """Store every source and output topic in the warehouse: batched, idempotent, offsets committed after insert."""
-        from cityops.cli.errors import UserError
+        from cityops.errors import UserError
         from cityops.stack.process import Managed
         from sinks.service import run
         from sinks.store import Stopped

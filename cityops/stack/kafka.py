@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from cityops.errors import UserError
 from cityops.settings import Settings
 from cityops.stack.process import Managed
 from cityops.topics import CATALOGUE, TOPIC_MAX_BYTES, Topic
@@ -19,7 +20,7 @@ POM = HERE / "kafka-pom.xml"
 KAFKA_VERSION = "3.9.1"
 
 
-class StackError(RuntimeError):
+class StackError(UserError):
     """A stack step failed; the message says what to do."""
 
 

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
-from cityops.cli.errors import UserError
+from cityops.errors import UserError
 from cityops.settings import Settings
 from cityops.stack.process import Managed
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import NamedTuple
 
-from cityops.cli.errors import UserError
+from cityops.errors import UserError
 
 KINDS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "EXPLAIN")  # first word of the formatted statement
 TREES = {"SelectWithUnionQuery", "ShowTablesQuery", "ShowColumnsQuery", "ShowIndexesQuery", "ExplainQuery"}
