@@ -21,11 +21,12 @@ from typing import Callable, Iterator
 from pydantic import BaseModel
 
 from cityops.models import (AppReport, Channel, ReporterRole, ResolutionMode, Satisfaction, SensorEvent,
-                            TicketEvent, TicketStatus)
+                            SensorKind, TicketEvent, TicketStatus)
 from cityops.registry import CityRegistry, PoiKind, StandardAddress
 from cityops.taxonomy import Category, load_taxonomy
 from cityops.topics import APP_REPORTS, HOTLINE_TICKETS, SENSOR_EVENTS, Topic
-from producers.simulator import devices, texts
+from producers.simulator.devices import FREQUENCY, barbecue_hours, fleet, over_limit, reading
+from producers.simulator.texts import compose, compose_short
 
 TZ = timezone(timedelta(hours=8))   # Asia/Shanghai, no DST
 MIX = {"sensor": 0.85, "hotline": 0.10, "app": 0.05}
@@ -106,8 +107,8 @@ class Simulator:
         self._heap: list[_Due] = []
         self._seq = itertools.count()
         rng = self.rng
-        self.fleet = devices.fleet(self.registry, rng)
-        self._fleet_cum = list(itertools.accumulate(devices.FREQUENCY[d.kind] for d in self.fleet))
+        self.fleet = fleet(self.registry, rng)
+        self._fleet_cum = list(itertools.accumulate(FREQUENCY[d.kind] for d in self.fleet))
         self._alerting: set[str] = set()
         self._broken: dict[str, float] = {}      # manhole device → until
         grids = list(self.registry.grids.values())
@@ -202,16 +203,16 @@ class Simulator:
         rng = self.rng
         d = self.fleet[bisect(self._fleet_cum, rng.random() * self._fleet_cum[-1])]
         h = self._hour(t)
-        value = devices.reading(d, h, self.rain_depth(t, d.grid_code[:6]), rng)
-        alert = devices.over_limit(d, value, h)
-        if d.kind is devices.SensorKind.manhole:
+        value = reading(d, h, self.rain_depth(t, d.grid_code[:6]), rng)
+        alert = over_limit(d, value, h)
+        if d.kind is SensorKind.manhole:
             until = self._broken.get(d.device_id, 0.0)
             if until > t:
                 value, alert = 90.0 if d.phase > 0.5 else round(20 + 20 * d.phase, 1), ("missing" if d.phase > 0.5 else "tilted")
             elif rng.random() < 0.002:
                 self._broken[d.device_id] = t + rng.uniform(30, 180) * MINUTE
                 value, alert = 90.0, "missing" if d.phase > 0.5 else "tilted"
-        elif d.kind is devices.SensorKind.street_light and value == 1.0 and d.phase < 0.03:
+        elif d.kind is SensorKind.street_light and value == 1.0 and d.phase < 0.03:
             value, alert = 0.0, "fault"    # a few lamps stay dark at night
         # Devices send an alert when they cross their threshold, readings otherwise.
         crossing = alert is not None and d.device_id not in self._alerting
@@ -247,14 +248,14 @@ class Simulator:
         rng = self.rng
         h = self._hour(t)
         weights = dict(LABEL_WEIGHTS)
-        if devices.barbecue_hours(h):
+        if barbecue_hours(h):
             for lab, boost in BARBECUE_LABELS.items():
                 weights[lab] *= boost
         if self.raining(t):
             weights["道路积水"] *= 30
         label = rng.choices(self._labels, weights=[weights[x] for x in self._labels])[0]
         site = SITE_OF_LABEL.get(label)
-        if site and self._sites[site] and (label != "占道经营" or devices.barbecue_hours(h)) and rng.random() < 0.7:
+        if site and self._sites[site] and (label != "占道经营" or barbecue_hours(h)) and rng.random() < 0.7:
             return label, rng.choice(self._sites[site])
         if label == "非法小广告" and rng.random() < 0.7:
             g = rng.choice(self._ad_spots)
@@ -307,7 +308,7 @@ class Simulator:
             event_id=self._id(), occurred_at=occurred, received_at=received, ticket_id=tk.ticket_id,
             status=TicketStatus.created, caller_phone=f"1{rng.choice('35789')}{rng.randrange(10**8, 10**9)}",
             caller_name=(rng.choice("王李张刘陈杨赵孙周吴") + rng.choice(("先生", "女士", "师傅", "阿姨"))) if rng.random() < 0.4 else None,
-            text=texts.compose(rng, label, place), address=place if rng.random() < 0.9 else None,
+            text=compose(rng, label, place), address=place if rng.random() < 0.9 else None,
             lat=lat, lon=lon, channel=channel)
         if ev.address is None and lat is None:   # nothing to place it by: the agent records the place
             ev = ev.model_copy(update={"address": place})
@@ -378,8 +379,8 @@ class Simulator:
         role = self._weighted(ROLES)
         lat, lon = self._jitter(a, 30)
         place = self._spoken(a)
-        text = texts.compose_short(rng, label, place) if role is not ReporterRole.resident or rng.random() < 0.5 \
-            else texts.compose(rng, label, place)
+        text = compose_short(rng, label, place) if role is not ReporterRole.resident or rng.random() < 0.5 \
+            else compose(rng, label, place)
         rid = f"AP{rng.getrandbits(48):012x}"
         self.truth[rid] = label
         code = None
