@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.e2e import TARGET_P99_S, TARGET_RATE, Result
+from bench.e2e_result import Result
+from bench.targets import TARGET_P99_S, TARGET_RATE
 
 
 def plot(r: Result, path: Path) -> None:

@@ -88,8 +88,10 @@ def e2e(
     """Whole pipeline on a stack of its own: throughput, latency to queryable and to alert, memory, baseline, scaling."""
     import sys
 
-    from bench.e2e import markdown, run, to_json
-    from bench.e2e import write as write_docs
+    from bench.e2e import run
+    from bench.e2e_report import markdown
+    from bench.e2e_report import write as write_docs
+    from bench.e2e_result import to_json
 
     err = Console(stderr=True)
     r = run(quick=quick, events=events or None, latency_s=latency_seconds or None, two_workers=two_workers,
