@@ -1,8 +1,8 @@
-"""What the agents share in one worker: the state tables, the source handlers, and sending outputs in batches."""
+"""What the handlers share in one worker: the state tables, the source handlers' state, and consuming a topic in
+batches whose outputs are sent together."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from functools import lru_cache, partial
 from typing import Callable
@@ -15,14 +15,15 @@ from cityops.models.deadletters import DeadLetter
 from cityops.taxonomy import load_taxonomy
 from cityops.topics import CATALOGUE, SOURCE_TOPICS
 from streams.aggregates.windows import MinuteCounts
-from streams.app import app, raw_topic, settings, warn_if_unsent
+from streams.app import app, raw_topic, settings
+from streams.overrides import warn_if_unsent
 from streams.sources import Sources, Out, dead_out
 from streams.state import TableKV
 
 log = logging.getLogger("cityops.streams")
 # What the producer refuses for the message itself: sending it again cannot help.
 REFUSED = (MessageSizeTooLargeError, InvalidTopicError, UnknownTopicOrPartitionError, TypeError, ValueError)
-Handle = Callable[..., list[Out]]  # (value, key, topic, partition, offset, arrived)
+Handle = Callable[..., list[Out]]  # (sources, value, key, topic, partition, offset, arrived)
 
 
 def table(name: str) -> faust.Table:
@@ -57,7 +58,7 @@ def processing_error(m: Message, e: Exception) -> Out:
 
 
 def consume(topic: str, handle: Callable[[Message], list[Out]], finish: Callable[[], None] = lambda: None) -> None:
-    """Consume a topic in fetched batches (streams/app.py BatchConsumer): every message through `handle`, a
+    """Consume a topic in fetched batches (streams/overrides.py BatchConsumer): every message through `handle`, a
     bug on one becoming its dead letter, then `finish()` and the batch's outputs sent together. The batch is
     acked after; its state writes are on the broker before an offset commit passes them (DrainingBuffer)."""
     app.topics.add(topics[topic])  # subscribed through the conductor: assignment, acks, co-partitioned tables
@@ -78,10 +79,11 @@ def consume(topic: str, handle: Callable[[Message], list[Out]], finish: Callable
     app.batch_handlers[topic] = on_batch
 
 
-def source(topic: str, handle: Callable[[Sources], Handle]) -> None:
-    """A source topic: each message through its source handler; the batch's minute counts are written once."""
+def source(topic: str, handle: Handle) -> None:
+    """A source topic: each message through its handler (a `Sources` method); the batch's minute counts are
+    written once."""
     # The source topics' timestamps are the broker's (LogAppendTime): when the event reached the city.
-    consume(topic, lambda m: handle(sources())(m.value, m.key, m.topic, m.partition, m.offset, m.timestamp),
+    consume(topic, lambda m: handle(sources(), m.value, m.key, m.topic, m.partition, m.offset, m.timestamp),
             finish=lambda: sources().counts.flush())
 
 
@@ -131,14 +133,3 @@ def owned(source_names=tuple(t.name for t in SOURCE_TOPICS)) -> set[str]:
 
 def owns(topic: str, partition: int) -> bool:
     return any(tp.topic == topic and tp.partition == partition for tp in app.consumer.assignment())
-
-
-@app.task
-async def _freeze_startup_heap() -> None:
-    """Every object made so far (modules, the city registry, the classifier and the placement index, Faust's
-    services) lives as long as the worker: moved out of the cyclic collector's reach, a full collection
-    walks only what came after. Full collections came every 1-2 minutes at 5,000 events/s and stalled the
-    worker 190-270 ms; with these ~126,000 objects frozen, 123 ms (one latency run)."""
-    sources()
-    gc.collect()
-    gc.freeze()

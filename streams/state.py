@@ -7,8 +7,8 @@ one partition). Values are JSON (orjson) bytes; `DictKV` is the same interface f
 
 Writes reach the changelog once per key per offset commit, not once per put: a minute window or a case is
 rewritten every batch, and half of what the broker stored was changelog. Each `TableKV` remembers the keys
-written since; the producer buffer's flush, which an offset commit runs first (streams/app.py
-DrainingBuffer), sends their latest values, so the changelog is never behind the committed offsets.
+written since; every offset commit writes their latest values first (streams/checkpoint.py), so the changelog
+is never behind the committed offsets.
 """
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ class TableKV:
         self.cache = cache
         self._decoded: dict[bytes, tuple[bytes, dict]] = {}
         self._unwritten: dict[bytes, tuple[int, bool]] = {}   # key → (partition, deleted) since the last write
-        table.app.before_flush.append(self.write_changelog)
+        table.app.checkpoint.track(self)
 
     def write_changelog(self) -> None:
         """The latest value (or the deletion) of every key changed since the last call, into the producer's

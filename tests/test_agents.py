@@ -318,7 +318,7 @@ def test_the_worker_consumer_does_not_wait_1500_ms_for_internal_topics():
     """Faust's 1.5 s fetch wait delayed each internal hop while the source topics were busy (streams/app.py)."""
     import asyncio
 
-    from streams.app import App
+    from streams.overrides import App
 
     async def build():   # an app of its own: the worker's shared `app` keeps no consumer bound to this loop
         probe = App("fetch-probe", broker="kafka://127.0.0.1:9", store="memory://", web_enabled=False)

@@ -370,7 +370,7 @@ def test_the_producer_buffer_flush_waits_for_the_write_being_handed_over():
                 done.set_result(None)
                 return done
 
-        buffer.app = SimpleNamespace(producer=Producer(), conf=app.conf, write_table_changes=lambda: None)
+        buffer.app = SimpleNamespace(producer=Producer(), conf=app.conf)
         await buffer.start()
         try:
             buffer.put_changelog("t-changelog", 1, b"k", b"v1")
@@ -394,7 +394,8 @@ def _table_kv(on_write, cache: bool = True):
 
     from streams.state import TableKV
 
-    app = SimpleNamespace(before_flush=[], producer=SimpleNamespace(
+    tables: list = []
+    app = SimpleNamespace(checkpoint=SimpleNamespace(tables=tables, track=tables.append), producer=SimpleNamespace(
         buffer=SimpleNamespace(put_changelog=lambda *w: on_write(w))))
     table = SimpleNamespace(app=app, changelog_topic=SimpleNamespace(get_topic_name=lambda: "t-changelog"),
                             data=SimpleNamespace(data={}))
@@ -414,10 +415,10 @@ def test_table_writes_reach_the_changelog_once_per_key_at_the_flush():
     kv.put(3, "moved", {"n": 0})
     table.data.data.pop(b"moved")                      # what Faust's recovery does to a partition moved away
     assert written == [] and kv.get("minute") == {"n": 2}
-    for write in app.before_flush:
-        write()
+    for table_kv in app.checkpoint.tables:
+        table_kv.write_changelog()
     assert written == [("t-changelog", 2, b"minute", b'{"n":2}'), ("t-changelog", 1, b"gone", None)]
-    app.before_flush[0]()
+    app.checkpoint.tables[0].write_changelog()
     assert len(written) == 2                           # nothing changed since
 
 
@@ -467,7 +468,7 @@ def _commit_book(acked, committed, gaps=()):
 ])
 def test_the_commit_takes_the_run_of_acked_offsets_however_often_each_was_acked(acked, committed, gaps, commit,
                                                                                 left):
-    from streams.app import BatchConsumer
+    from streams.overrides import BatchConsumer
 
     book, tp = _commit_book(acked, committed, gaps)
     assert BatchConsumer._new_offset(book, tp) == commit
@@ -484,7 +485,7 @@ def test_a_seek_runs_on_the_consumer_thread_not_beside_its_fetch():
 
     from faust.types import TP
 
-    from streams.app import BatchConsumer
+    from streams.overrides import BatchConsumer
 
     ran_on, consumer_thread = [], threading.Thread(target=lambda: None, name="consumer")
 
@@ -525,10 +526,10 @@ def test_the_worker_freezes_its_startup_heap():
     import asyncio
     import gc
 
-    from streams import runtime
+    from streams import worker
 
     try:
-        asyncio.run(runtime._freeze_startup_heap())
+        asyncio.run(worker._freeze_startup_heap())
         assert gc.get_freeze_count() > 10_000
     finally:
         gc.unfreeze()

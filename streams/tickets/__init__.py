@@ -1,1 +1,0 @@
-"""Hotline tickets: validate and route lifecycle events; new tickets become case candidates."""

@@ -1,0 +1,58 @@
+"""The streams worker: every topic it consumes and every timer it runs, registered here, then Faust runs them.
+
+Sources (each message through its `Sources` method): hotline tickets, app reports, sensor events. The features
+register their own handlers and timers when imported: cases (duplicates, the closed loop, the overdue timer)
+and aggregates (minute counts, the combiner, volume alerts)."""
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+
+from cityops.topics import APP_REPORTS, HOTLINE_TICKETS, SENSOR_EVENTS
+from streams import faults
+from streams.aggregates import handlers as aggregates
+from streams.app import app, settings
+from streams.cases import handlers as cases
+from streams.checkpoint import STATE_WRITE_S
+from streams.overrides import BatchConsumer
+from streams.runtime import source, sources
+from streams.sources import Sources
+
+log = logging.getLogger("cityops.streams")
+SOURCES = {HOTLINE_TICKETS: Sources.hotline, APP_REPORTS: Sources.app, SENSOR_EVENTS: Sources.sensor}
+FEATURES = (cases, aggregates)   # their handlers and timers register when imported
+
+for _topic, _handle in SOURCES.items():
+    source(_topic.name, _handle)
+app.timer(STATE_WRITE_S)(app.checkpoint.write_state_tick)
+
+
+@app.task
+async def _quiet_clients() -> None:
+    # aiokafka and faust.topics log every send at debug level, with the value: ~5 % of the hot path.
+    for name in ("aiokafka", "kafka", "faust.topics"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@app.task
+async def _freeze_startup_heap() -> None:
+    """Every object made so far (modules, the city registry, the classifier and the placement index, Faust's
+    services) lives as long as the worker: out of the cyclic collector's reach, a full collection walks only
+    what came after (docs/streams.md, worker settings)."""
+    sources()
+    gc.collect()
+    gc.freeze()
+
+
+def main(loglevel: str) -> None:
+    """Run the worker until stopped (`cityops worker`)."""
+    # A few objects per message and many small state dicts: the default thresholds collect far too often.
+    gc.set_threshold(100_000, 50, 100)
+    for fault in faults.install(BatchConsumer):
+        log.warning("test fault injected: %s", fault)
+    # No web server (nothing serves it), and never Faust's default port: other stacks share the host.
+    level = {"warning": "warn", "critical": "crit"}.get(loglevel, loglevel)  # Faust's spelling
+    sys.argv = ["cityops worker", "worker", "--loglevel", level, "--without-web",
+                "--web-port", str(settings.worker_port)]
+    app.main()
