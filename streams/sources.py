@@ -1,16 +1,15 @@
 """Source handlers: one raw message from a source topic → outputs (dead letter, case candidate or command, incident,
-alert) plus a minute count. Pure apart from the state it is given; the agents send what it returns.
+alert) plus a minute count. Pure apart from the state it is given; the handlers send what it returns.
 
-Outputs are (topic name, key, value bytes) triples so an agent sends a batch's worth at once.
+Outputs are (topic name, key, value bytes) triples so a handler sends a batch's worth at once.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-import orjson
-
 from cityops.models import AppReport, SensorEvent, TicketEvent
+from cityops.models.cases import ApplyTicket, CaseCandidate
 from cityops.models.deadletters import DeadLetter
 from cityops.models.incidents import Incident
 from cityops.models.sensors import UNITS
@@ -83,7 +82,7 @@ class Sources:
 
     def _candidate(self, draft: dict) -> Out:
         key = f"{draft['district_code'] or 'unplaced'}|{draft['label']}"
-        return CASE_CANDIDATES.name, key.encode(), orjson.dumps({"dedup_key": key, "case": draft})
+        return CASE_CANDIDATES.name, key.encode(), CaseCandidate(dedup_key=key, case=draft).model_dump_json().encode()
 
     def _count(self, topic, partition, offset, ev, place: Place | None, source: str, label: str,
                arrived: float | None) -> None:
@@ -101,9 +100,9 @@ class Sources:
         if ev is None:
             return outs
         if ev.status != TicketStatus.created:
-            cmd = {"op": "ticket", "case_id": ev.ticket_id, "source_offset": offset,
-                   "event": ev.model_dump(mode="json", exclude={"caller_phone", "caller_name", "text", "note", "address"})}
-            return [(CASE_COMMANDS.name, ev.ticket_id.encode(), orjson.dumps(cmd))]
+            event = ev.model_dump(mode="json", exclude={"caller_phone", "caller_name", "text", "note", "address"})
+            cmd = ApplyTicket(case_id=ev.ticket_id, event=event, source_offset=offset)
+            return [(CASE_COMMANDS.name, ev.ticket_id.encode(), cmd.model_dump_json().encode())]
         place = self.placer.place(ev.lat, ev.lon, ev.address)
         c = self.classifier.classify(ev.text or "")
         draft = self._draft(case_id=ev.ticket_id, ev=ev, label_of=c, text=ev.text or "", address=ev.address,

@@ -24,7 +24,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from bench.pipeline import Pipeline, query
 from cityops.models.deadletters import EXCERPT_BYTES
-from cityops.topics import APP_REPORTS, DEADLETTERS, HOTLINE_TICKETS, SENSOR_EVENTS, SOURCE_TOPICS
+from cityops.topics import APP_REPORTS, DEADLETTERS, HOTLINE_TICKETS, SOURCE_TOPICS
 from tests.personal import readable, warehouse_texts
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from cityops.pii import caller_hash, mask_payload, mask_text
 
-from tests.personal import CJK, EMAIL, ID18, LANDLINE, MOBILE, MOBILE_DIGITS, NAMED, NUMBER, PUNCT, readable
+from tests.personal import CJK, EMAIL, MOBILE_DIGITS, NAMED, NUMBER, PUNCT, readable
 
 
 @settings(max_examples=300, deadline=None)

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from cityops.models.envelope import DistrictCode, GridCode, Latitude, Longitude, Source, utcnow
 from cityops.models.tickets import ResolutionMode, Satisfaction, TicketStatus
@@ -61,15 +62,37 @@ class CaseCandidate(BaseModel):
     case: dict = Field(description="CaseUpdate fields of the first version (without version)")
 
 
-class CaseCommand(BaseModel):
-    """Internal (streams.case-commands), keyed by case_id: open a case, add a reporter to it, or apply
-    a hotline lifecycle event (with its source offset, so replays apply once)."""
+class OpenCase(BaseModel):
+    """Open a case from its first version (a candidate that is no one's duplicate, or the duplicate itself)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    op: str = Field(pattern=r"^(open|reporter|ticket)$")
+    op: Literal["open"] = "open"
     case_id: str
-    case: dict | None = None
-    reporter: str | None = None
-    event: dict | None = None
-    source_offset: int | None = None
+    case: dict = Field(description="CaseUpdate fields of the first version (without version)")
+
+
+class AddReporter(BaseModel):
+    """Another report merged into this case: one more reporter."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    op: Literal["reporter"] = "reporter"
+    case_id: str
+    reporter: str = Field(description="the merged report's case id")
+
+
+class ApplyTicket(BaseModel):
+    """A hotline lifecycle event (dispatched, resolved, return visit …) for the case of its ticket id, with its
+    source offset so a replay applies once. Personal fields and free text are left out."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    op: Literal["ticket"] = "ticket"
+    case_id: str
+    event: dict
+    source_offset: int
+
+
+class CaseCommand(RootModel[Annotated[Union[OpenCase, AddReporter, ApplyTicket], Field(discriminator="op")]]):
+    """Internal (streams.case-commands), keyed by case_id: what happens to a case, in the order it happens."""

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import orjson
 
+from cityops.models.cases import AddReporter, ApplyTicket, CaseCandidate, CaseCommand, OpenCase
 from cityops.taxonomy import load_taxonomy
 from cityops.topics import CASE_CANDIDATES, CASE_COMMANDS, CASES
 from streams.app import app
@@ -27,28 +28,31 @@ def case_out(case: dict):
     return CASES.name, case["case_id"].encode(), orjson.dumps(case)
 
 
+def command_out(cmd: OpenCase | AddReporter | ApplyTicket):
+    return CASE_COMMANDS.name, cmd.case_id.encode(), cmd.model_dump_json().encode()
+
+
 def decide(kv, value: bytes, partition: int) -> list:
-    cand = orjson.loads(value)
-    case, primary = dedup_logic.decide(kv, partition, cand["dedup_key"], cand["case"])
-    outs = [(CASE_COMMANDS.name, case["case_id"].encode(),
-             orjson.dumps({"op": "open", "case_id": case["case_id"], "case": case}))]
+    cand = CaseCandidate.model_validate_json(value)
+    case, primary = dedup_logic.decide(kv, partition, cand.dedup_key, cand.case)
+    outs = [command_out(OpenCase(case_id=case["case_id"], case=case))]
     if primary:
-        outs.append((CASE_COMMANDS.name, primary.encode(),
-                     orjson.dumps({"op": "reporter", "case_id": primary, "reporter": case["case_id"]})))
+        outs.append(command_out(AddReporter(case_id=primary, reporter=case["case_id"])))
     return outs
 
 
 def command(kv, value: bytes, partition: int, tax) -> list:
-    cmd = orjson.loads(value)
-    cid = cmd["case_id"]
+    cmd = CaseCommand.model_validate_json(value).root
+    cid = cmd.case_id
     state = kv.get(cid)
     alerts = []
-    if cmd["op"] == "open":
-        new, cases, alerts = lifecycle.open_case(state, cmd["case"], partition, tax)
-    elif cmd["op"] == "reporter":
-        new, cases = lifecycle.add_reporter(state, cmd["reporter"], partition, tax)
-    else:
-        new, cases, alerts = lifecycle.apply_ticket(state, cmd["event"], cmd["source_offset"], tax)
+    match cmd:
+        case OpenCase():
+            new, cases, alerts = lifecycle.open_case(state, cmd.case, partition, tax)
+        case AddReporter():
+            new, cases = lifecycle.add_reporter(state, cmd.reporter, partition, tax)
+        case ApplyTicket():
+            new, cases, alerts = lifecycle.apply_ticket(state, cmd.event, cmd.source_offset, tax)
     if new is not state:
         new = {**new, "p": partition}
         kv.put(partition, cid, new)
