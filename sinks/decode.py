@@ -11,8 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from pydantic import ValidationError
-
+from cityops.admit import admit
 from cityops.models.deadletters import DeadLetter
 from cityops.registry import CityRegistry
 from cityops.topics import MAX_MESSAGE_BYTES, SOURCE_TOPICS, Topic
@@ -80,31 +79,24 @@ class Decoder:
         return out
 
     def decode(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> Decoded:
-        """One message through the model (the authority on what is valid)."""
+        """One message through the shared admit step (cityops/admit.py), the authority on what is valid."""
         decoded = self._validate(topic, partition, offset, key, value)
         if topic in STREAMS_CHECKED and decoded.rows and decoded.rows[0][0] is DEAD_LETTERS:
-            # The streams worker dead-letters bad input on the source topics, with the original bytes and
-            # its reason; a second letter from here would count every bad message twice on the cockpit.
+            # The streams worker admitted the same bytes by the same rule and sent their dead letter; a second
+            # one from here would count every bad message twice on the cockpit.
             return Decoded([])
         return decoded
 
     def _validate(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> Decoded:
-        model = self.topics[topic].value
-        try:
-            if value is None:
-                raise _Reject("empty", "message has no value (tombstone)")
-            obj = model.model_validate_json(value)
-            if topic in STREAMS_CHECKED and getattr(obj, "lat", None) is not None and obj.lon is not None \
-                    and not self.in_city([obj.lat], [obj.lon])[0]:
-                return Decoded([])   # the worker's dead letter (`coordinates`) is the record of it
-        except _Reject as e:
-            return self.dead(topic, partition, offset, e.reason, e.detail, value, key)
-        except ValidationError as e:
-            first = e.errors(include_url=False, include_input=False)
-            reason = "invalid_json" if first and first[0]["type"] == "json_invalid" else "schema"
-            detail = "; ".join(f"{'.'.join(map(str, er['loc'])) or '(message)'}: {er['msg']}" for er in first[:5])
-            return self.dead(topic, partition, offset, reason, detail, value, key)
+        t = self.topics[topic]
+        obj = admit(t.value, value, topic=topic, partition=partition, offset=offset, key=key,
+                    in_city=self._in_city if topic in STREAMS_CHECKED else None, limit=t.max_message_bytes)
+        if isinstance(obj, DeadLetter):
+            return Decoded([(DEAD_LETTERS, self.dead_builder(obj, topic, partition, offset))])
         return Decoded([(tbl, build(obj, topic, partition, offset)) for tbl, build in self.builders[topic]])
+
+    def _in_city(self, lat: float, lon: float) -> bool:
+        return self.in_city([lat], [lon])[0]
 
     def _in_city_only(self, fast: Columns) -> tuple[Columns, set[int]]:
         """The fast-path rows without the ones placed outside the city, and the input positions of those."""
@@ -120,11 +112,6 @@ class Decoder:
         pick = lambda col: [col[j] for j in keep]  # noqa: E731
         return (Columns(pick(fast.index), {k: pick(v) for k, v in fast.values.items()},
                         {k: pick(v) for k, v in fast.times.items()}), {fast.index[j] for j in drop})
-
-    def dead(self, topic: str, partition: int, offset: int, reason: str, detail: str,
-             value: bytes | None, key: bytes | None) -> Decoded:
-        letter = DeadLetter.of(topic, partition, offset, reason, f"rejected by the sink: {detail}", value, key)
-        return Decoded([(DEAD_LETTERS, self.dead_builder(letter, topic, partition, offset))])
 
 
 def _within_limit(m: Messages) -> Messages:
@@ -173,9 +160,3 @@ def _merge(table: Table, index: list[int], columns: list[list] | None, months: l
     if month_at is not None:
         merged_months = [months[k] if src == 0 else slow_months[k] for _, src, k in order]
     return Stored(table, merged, merged_months)
-
-
-class _Reject(Exception):
-    def __init__(self, reason: str, detail: str):
-        super().__init__(detail)
-        self.reason, self.detail = reason, detail

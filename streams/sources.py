@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from cityops.admit import admit
 from cityops.models import AppReport, SensorEvent, TicketEvent
 from cityops.models.cases import ApplyTicket, CaseCandidate
 from cityops.models.deadletters import DeadLetter
@@ -19,7 +20,6 @@ from cityops.taxonomy import Taxonomy
 from cityops.topics import ALERTS, CASE_CANDIDATES, CASE_COMMANDS, DEADLETTERS, INCIDENTS
 from streams.aggregates.windows import MinuteCounts
 from streams.alerts import rules as alert_rules
-from streams.deadletters import decode, implausible_point
 from streams.dispatch import dispatch_tier, due_at
 from streams.placement import Place, Placer
 from streams.sensors import incidents
@@ -51,12 +51,9 @@ class Sources:
 
     # -- shared steps -------------------------------------------------------------------------------
     def _decode(self, model, raw, key, topic, partition, offset):
-        ev = decode(model, raw, topic=topic, partition=partition, offset=offset, key=key)
+        ev = admit(model, raw, topic=topic, partition=partition, offset=offset, key=key, in_city=self.placer.in_city)
         if isinstance(ev, DeadLetter):
             return None, [dead_out(ev)]
-        why = implausible_point(getattr(ev, "lat", None), getattr(ev, "lon", None), self.placer.in_city)
-        if why:
-            return None, [dead_out(DeadLetter.of(topic, partition, offset, "coordinates", why, raw, key))]
         return ev, []
 
     def _draft(self, *, case_id: str, ev, label_of, text: str, address: str | None, place: Place | None,
