@@ -39,14 +39,14 @@ def sink(messages: int = 400_000, batch_rows: int = 50_000) -> str:
     pydantic-only path it replaces on a slice), inserting pre-decoded batches alone, then the whole path
     as the service runs it — the writer thread inserting batch n while two child processes decode the next two."""
     import os
-    from concurrent.futures import ThreadPoolExecutor
 
+    from bench.samples import make
     from cityops.topics import HOTLINE_TICKETS, SENSOR_EVENTS
     from sinks.batch import Batch
     from sinks.decode import Decoder
     from sinks.decode_pool import DecodePool
-    from sinks.service import DECODE_AHEAD
-    from sinks.samples import make
+    from sinks.dedup import Dedup
+    from sinks.flow import DECODE_AHEAD, Flow
     from sinks.store import Store
 
     # Mix as in the city: mostly sensor readings, some hotline tickets (masked and hashed on the way in).
@@ -58,7 +58,8 @@ def sink(messages: int = 400_000, batch_rows: int = 50_000) -> str:
         batch = Batch()
         for i in range(start, min(start + batch_rows, messages)):
             topic, key, value = pool[i % len(pool)]
-            batch.add(topic, i % 4, i, key, value)
+            # each message an event of its own: the sink stores a resent event id once (sinks/dedup.py)
+            batch.add(topic, i % 4, i, key, value[:13] + b"%08x" % i + value[21:])
         batches.append(batch)
     topics = (HOTLINE_TICKETS, SENSOR_EVENTS)
     decoder, reference = Decoder(topics, "bench-key"), Decoder(topics, "bench-key", fast=False)
@@ -83,23 +84,22 @@ def sink(messages: int = 400_000, batch_rows: int = 50_000) -> str:
         for b in batches:   # the same messages again: other offsets, so nothing is deduplicated
             for m in b.topics.values():
                 m.offsets = [o + messages for o in m.offsets]
-        # As the service runs it: two child processes decode batches n+1 and n+2 while the writer inserts n.
+        # As the service runs it (sinks/flow.py): child processes decode the next batches while the writer
+        # inserts one; the dedup memory is the sink's (the offsets moved, the event ids are new to it).
         decoding = DecodePool(tuple(t.name for t in topics), "bench-key", min_rows=1)
         for job in [decoding.submit(b) for b in batches[:DECODE_AHEAD]]:   # starts the children (once per sink)
             decoding.result(job)
+        flow = Flow(decoder, decoding, Dedup(capacity=1), store)
         t0 = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=1) as writer:
-            ahead = [decoding.submit(b) for b in batches[:DECODE_AHEAD]]
-            job = None
-            for n, batch in enumerate(batches):
-                inserts = decoding.result(ahead[n])
-                if n + DECODE_AHEAD < len(batches):
-                    ahead.append(decoding.submit(batches[n + DECODE_AHEAD]))
-                if job is not None:
-                    job.result()
-                job = writer.submit(lambda b, ii: [store.insert(i, b) for i in ii], batch, inserts)
-            job.result()
+        for batch in batches:
+            while flow.full():
+                flow.wait(0.05)
+                flow.advance()
+                list(flow.done())
+            flow.put(batch)
+        list(flow.drain())
         whole_s = time.perf_counter() - t0
+        flow.close()
         decoding.close()
         total = wh.query(stored).result_rows[0][0]
         wh.close()

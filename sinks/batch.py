@@ -21,13 +21,25 @@ from cityops.warehouse.schema import DEAD_LETTERS, TABLES, Table
 TZ = ZoneInfo("Asia/Shanghai")
 
 
-@dataclass
 class Insert:
-    table: Table
-    columns: list[list]           # in `table.columns()` order, kafka meta columns last
+    """One table's rows from one batch, in `table.columns()` order (kafka meta columns last): built as columns
+    in-process, or received as the JSONColumns body a decoding child made (sinks/decode_pool.py). Each form is
+    made from the other when asked for: the body to write, the columns to drop duplicates or bisect."""
+
+    def __init__(self, table: Table, columns: list[list] | None = None, *, body: bytes | None = None,
+                 token: str | None = None, identities: list[str] | None = None, size: int | None = None):
+        self.table = table
+        self._columns, self._body, self._token, self._identities = columns, body, token, identities
+        self._size = size
 
     def __len__(self) -> int:
-        return len(self.columns[0])
+        return self._size if self._size is not None else len(self.columns[0])
+
+    @property
+    def columns(self) -> list[list]:
+        if self._columns is None:
+            self._columns = list(orjson.loads(self._body).values())
+        return self._columns
 
     @property
     def rows(self) -> list[list]:
@@ -35,19 +47,36 @@ class Insert:
 
     def body(self) -> bytes:
         """JSONColumns: one orjson call builds the block and ClickHouse parses it in C++."""
-        return orjson.dumps(dict(zip(self.table.columns(), self.columns)))
+        if self._body is None:
+            self._body = orjson.dumps(dict(zip(self.table.columns(), self._columns)))
+        return self._body
 
     @classmethod
     def of_rows(cls, table: Table, rows: list[list]) -> Insert:
         return cls(table, [list(c) for c in zip(*rows)])
+
+    def keep(self, positions: list[int]) -> Insert:
+        """The insert with only the rows at `positions` (the others stored already)."""
+        return Insert(self.table, [[col[i] for i in positions] for col in self.columns])
 
     @property
     def token(self) -> str:
         """Same messages → same token: a retried insert the server already stored (e.g. the reply timed out)
         is dropped by ClickHouse's insert deduplication instead of stored twice. Digest of every row's
         (topic,) partition and offset, so two different inserts never share one."""
-        meta = self.columns[-len(self.table.meta):]
-        return f"{self.table.name}|{len(self)}|{hashlib.blake2b(orjson.dumps(meta), digest_size=16).hexdigest()}"
+        if self._token is None:
+            meta = self.columns[-len(self.table.meta):]
+            self._token = f"{self.table.name}|{len(self)}|{hashlib.blake2b(orjson.dumps(meta), digest_size=16).hexdigest()}"
+        return self._token
+
+    @property
+    def identities(self) -> list[str] | None:
+        """What makes each row the same row (`Table.identity`), as text; None for a table without one."""
+        if self._identities is None and self.table.identity:
+            names = list(self.table.columns())
+            cols = [self.columns[names.index(c)] for c in self.table.identity]
+            self._identities = cols[0] if len(cols) == 1 else ["#".join(map(str, parts)) for parts in zip(*cols)]
+        return self._identities
 
 
 @dataclass

@@ -3,10 +3,8 @@
 In one process the two do not overlap: a decoding thread ran ~60 % slower while a chdb insert ran beside it,
 and the whole path took about decode + insert (docs/benchmarks-sink.md). Here child processes decode each
 large batch with the same `Decoder` and sends back each insert ready to send (its JSONColumns body, token
-and row identities); the sink keeps Kafka, the dedup memory, the inserts and the commits. Whenever the sink
-needs the rows themselves (a batch holding a duplicate, rows the warehouse refuses) it decodes that batch
-again in-process, so every decision stays with the one in-process path. Small batches (a quiet stream)
-are decoded in-process too: the round trip would only add latency.
+and row identities); the sink keeps Kafka, the dedup memory, the inserts and the commits. Small batches (a
+quiet stream) are decoded in-process: the round trip would only add latency.
 """
 from __future__ import annotations
 
@@ -16,41 +14,16 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 
 from cityops.topics import CATALOGUE
-from cityops.warehouse.schema import TABLES, Table
-from sinks.batch import Batch
+from cityops.warehouse.schema import TABLES
+from sinks.batch import Batch, Insert
 from sinks.decode import Decoder, no_cycle_collection
-from sinks.dedup import identities
 
 log = logging.getLogger("cityops.sink")
 _TABLES = {t.name: t for t in TABLES}
-
-
-@dataclass
-class Encoded:
-    """One insert as the child built it; `rows` decodes the batch again in-process (rare, see above)."""
-
-    table: Table
-    encoded: bytes
-    token: str
-    identities: list[str] | None
-    size: int
-    rows_of: Callable[[], list[list]] | None = None
-
-    def __len__(self) -> int:
-        return self.size
-
-    def body(self) -> bytes:
-        return self.encoded
-
-    @property
-    def rows(self) -> list[list]:
-        return self.rows_of()
 
 
 _decoder: Decoder | None = None
@@ -75,8 +48,7 @@ def _exit_with(parent: int) -> None:
 
 def _encode(batch: Batch) -> list[tuple[str, bytes, str, list[str] | None, int]]:
     with no_cycle_collection():   # the decoded rows are alive until encoded: a full collection would scan them
-        return [(ins.table.name, ins.body(), ins.token, identities(ins) if ins.table.identity else None, len(ins))
-                for ins in _decoder.inserts(batch)]
+        return [(ins.table.name, ins.body(), ins.token, ins.identities, len(ins)) for ins in _decoder.inserts(batch)]
 
 
 class DecodePool:
@@ -121,13 +93,14 @@ class DecodePool:
             self._pool_of[job] = self.pool
             return job
 
-    def result(self, job: Future | None) -> list[Encoded] | None:
+    def result(self, job: Future | None) -> list[Insert] | None:
         """What `submit` promised, or None: a small batch, or a child died (then the next batch starts new ones)."""
         if job is None:
             return None
         pool = self._pool_of.pop(job, None)
         try:
-            return [Encoded(_TABLES[name], body, token, ids, size) for name, body, token, ids, size in job.result()]
+            return [Insert(_TABLES[name], body=body, token=token, identities=ids, size=size)
+                    for name, body, token, ids, size in job.result()]
         except (BrokenProcessPool, CancelledError) as e:   # cancelled: the other lane closed the broken pool
             self._broken(e, pool)
             return None

@@ -81,42 +81,19 @@ class Dedup:
                                f"ORDER BY {table.newest} DESC LIMIT {self.capacity}").result_columns
                 self.recent[name].reset(list(reversed(ids[0])) if ids else [])
 
-    def admit(self, inserts: list) -> bool:
-        """Remember the identities of `inserts` (each with `.table` and `.identities`) and say True when none
-        was stored before or appears twice among them; otherwise change nothing and say False (the caller then
-        filters the rows themselves)."""
-        ids: dict[str, list[str]] = {}
-        for ins in inserts:
-            if ins.table.name in self.recent:
-                ids.setdefault(ins.table.name, []).extend(ins.identities)
-        if any(not self.recent[name].seen.isdisjoint(xs) or len(set(xs)) != len(xs) for name, xs in ids.items()):
-            return False
-        for name, xs in ids.items():
-            self.recent[name].remember(list(xs))   # checked just above: `fresh` would check again
-        return True
-
     def filter(self, inserts: list[Insert]) -> list[Insert]:
         """The inserts without rows whose identity is already stored (or earlier in these inserts)."""
         out = []
         for ins in inserts:
             recent = self.recent.get(ins.table.name)
-            if recent is None:
-                out.append(ins)
-                continue
-            keep = recent.fresh(identities(ins))
+            keep = None if recent is None else recent.fresh(ins.identities)
             if keep is None:
                 out.append(ins)
                 continue
             self.dropped += len(ins) - len(keep)
             if keep:
-                out.append(Insert(ins.table, [[col[i] for i in keep] for col in ins.columns]))
+                out.append(ins.keep(keep))
         return out
-
-
-def identities(ins: Insert) -> list[str]:
-    names = list(ins.table.columns())
-    cols = [ins.columns[names.index(c)] for c in ins.table.identity]
-    return cols[0] if len(cols) == 1 else ["#".join(map(str, parts)) for parts in zip(*cols)]
 
 
 def _sql_identity(identity: tuple[str, ...]) -> str:

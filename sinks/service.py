@@ -11,24 +11,17 @@ While ClickHouse is unreachable the sink pauses the partitions, retries with bac
 nothing is lost and nothing is committed early.
 
 The topics go in two lanes (sinks/config.py `lanes_of`), each its own loop, consumer and warehouse client: the
-cockpit's cases and alerts are stored beside the bulk of raw events, not behind it. In each lane, one writer
-thread inserts a batch while the loop polls and decodes the next one; a large batch is decoded in a child
-process (sinks/decode_pool.py, children shared by the lanes), since in one process the decoding and ClickHouse's
-insert do not overlap. A lane's inserts stay one at a time and in order, and a batch's offsets are committed
-by its loop only after its insert finished.
+cockpit's cases and alerts are stored beside the bulk of raw events, not behind it. In each lane every batch
+goes decode → insert → commit (sinks/flow.py): the loop polls the next batches while the flow decodes (large
+batches in child processes shared by the lanes) and its writer thread inserts, one batch at a time and in
+order; the loop commits a batch's offsets once the flow says its inserts finished.
 """
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import threading
 import time
-from collections import Counter, deque
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
-from functools import cache
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import CommitFailedError
@@ -41,8 +34,9 @@ from cityops.warehouse.schema import DEAD_LETTERS, tables_of
 from sinks.batch import Batch, Insert
 from sinks.config import SinkConfig, lanes_of
 from sinks.decode import Decoder
-from sinks.decode_pool import DecodePool, Encoded
+from sinks.decode_pool import DecodePool
 from sinks.dedup import Dedup
+from sinks.flow import Flow
 from sinks.reconcile import top_up
 from sinks.store import Store
 
@@ -74,7 +68,6 @@ class Stats:
 
 NEW_PARTITIONS_EVERY_S = 60.0  # how often the sink looks for partitions added to its topics
 WRITER_CHECK_MS = 20           # poll timeout while a batch past its linger waits for the writer
-DECODE_AHEAD = 2               # batches decoded by the child processes at once (sinks/decode_pool.py)
 
 
 def resume_offsets(wh, topic: Topic) -> dict[int, int]:
@@ -87,7 +80,7 @@ def resume_offsets(wh, topic: Topic) -> dict[int, int]:
 
 
 class Sink:
-    """One lane of the sink: its topics' consumer, batches, writer thread and commits."""
+    """One lane of the sink: its topics' consumer, batches, flow (decode → insert) and commits."""
 
     def __init__(self, settings: Settings, stop: threading.Event, wh, config: SinkConfig, decoding: DecodePool,
                  lane: str):
@@ -96,18 +89,15 @@ class Sink:
         self.config = config
         self.lane = lane
         self.wh = wh
-        self.store = Store(self.wh, stop, self.config.max_backoff_s)
-        self.decoder = Decoder(self.config.topics, settings.pii_key)
-        self.decoding = decoding
-        self.decoding_ahead: deque[tuple[Batch, Future | None]] = deque()   # polled, being decoded, in order
+        self.store = Store(self.wh, stop, self.config.max_backoff_s, lane)
         self.dedup = Dedup(self.config.recent_ids)
+        self.flow = Flow(Decoder(self.config.topics, settings.pii_key), decoding, self.dedup, self.store,
+                         self._on_wait, f"sink-{lane}")
         self.stats = Stats()
         self.batch = Batch()
         self.consumer: KafkaConsumer | None = None
         self.pending: set[TopicPartition] = set()
-        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sink-{lane}-insert")
-        self.in_flight: tuple[Batch, int, Future] | None = None    # batch, inserts, its insert job
-        self.warehouse_down = threading.Event()                    # set while the writer retries
+        self.paused = False                        # fetching stopped while the flow is full
 
     # -- partitions ---------------------------------------------------------------------------------
     def assign(self) -> None:
@@ -180,6 +170,7 @@ class Sink:
                 if time.monotonic() - looked > NEW_PARTITIONS_EVERY_S:
                     self.assign()
                     looked = time.monotonic()
+                self._fetching(not self.flow.full())
                 started = self.batch.started   # 0 until the batch holds a message
                 wait_ms = int((self.config.linger_s - (time.monotonic() - started)) * 1000) if started else 200
                 # Past the linger while the writer is busy: look at it again soon, without spinning.
@@ -189,113 +180,63 @@ class Sink:
                     self.resume()
                 if len(self.batch) and not self.batch.started:
                     self.batch.started = time.monotonic()
-                # Past the linger, a batch waits while the writer is still busy and takes in what arrives
-                # meanwhile: one insert per table for all of it, where a batch queued behind the writer
-                # blocked this loop's polling and then made a second, small insert per table.
-                if len(self.batch) >= self.config.batch_rows or self.batch.bytes >= self.config.batch_bytes or (
-                        self.batch.started and time.monotonic() - self.batch.started >= self.config.linger_s
-                        and not self._writing()):
-                    self.flush()
-                elif self.decoding_ahead and self._decoded(self.decoding_ahead[0][1]):
-                    self._insert_next()
-                elif self.in_flight is not None and self.in_flight[2].done():
-                    self.settle()
+                # Past the linger, a batch waits while the flow is busy and takes in what arrives meanwhile: one
+                # insert per table for all of it, not a second, small one queued behind the writer.
+                if not self.flow.full() and (
+                        len(self.batch) >= self.config.batch_rows or self.batch.bytes >= self.config.batch_bytes
+                        or self.batch.started and time.monotonic() - self.batch.started >= self.config.linger_s
+                        and not self.flow.busy()):
+                    self.flow.put(self.batch)
+                    self.batch = Batch()
+                self.flow.advance()
+                for job in self.flow.done():
+                    self._commit(job)
             if len(self.batch):
-                self.flush()
+                self.flow.put(self.batch)
             self.drain()
         finally:
-            self.writer.shutdown(wait=True)
+            self.flow.close()
             self.consumer.close(autocommit=False)
         return self.stats
 
-    def flush(self) -> None:
-        """Send the batch to be decoded; hand the decoded ones to the writer in order, up to DECODE_AHEAD
-        batches staying in decoding (while the one before is being inserted)."""
-        batch, self.batch = self.batch, Batch()
-        self.decoding_ahead.append((batch, self.decoding.submit(batch)))
-        while self.decoding_ahead and (len(self.decoding_ahead) > DECODE_AHEAD
-                                       or self._decoded(self.decoding_ahead[0][1])):
-            self._insert_next()
-
     def drain(self) -> None:
         """Every batch polled so far stored and committed."""
-        while self.decoding_ahead:
-            self._insert_next()
-        self.settle()
+        for job in self.flow.drain():
+            self._commit(job)
 
-    def _writing(self) -> bool:
-        """A batch is being inserted, or waits to be (decoded in a child)."""
-        return bool(self.decoding_ahead) or (self.in_flight is not None and not self.in_flight[2].done())
-
-    @staticmethod
-    def _decoded(job: Future | None) -> bool:
-        return job is None or job.done()
-
-    def _insert_next(self) -> None:
-        batch, job = self.decoding_ahead.popleft()
-        inserts = self._inserts(batch, job)
-        self.settle()
-        self.in_flight = (batch, len(inserts), self.writer.submit(self._store, batch, inserts))
-
-    def _inserts(self, batch: Batch, job: Future | None) -> list[Insert | Encoded]:
-        encoded = self.decoding.result(job)
-        if encoded is not None and self.dedup.admit(encoded):
-            again = cache(lambda: self.decoder.inserts(batch))   # in-process, only if rows are asked for
-            for i, enc in enumerate(encoded):
-                enc.rows_of = lambda i=i: again()[i].rows
-            return encoded
-        inserts = self.dedup.filter(self.decoder.inserts(batch))
-        self.stats.duplicates = self.dedup.dropped
-        return inserts
-
-    def _store(self, batch: Batch, inserts: list[Insert]) -> float:
-        """Writer thread: the inserts of one batch, in order, each retried until stored or refused; the
-        seconds it took."""
-        t0 = time.monotonic()
-        for ins in inserts:
-            self._count(ins, self.store.insert(ins, batch, self._on_wait))
-            _crash_point(self.lane)
-        return time.monotonic() - t0
+    def _fetching(self, on: bool) -> None:
+        """Fetch, or stop fetching while the flow is full (the warehouse slow or down): the loop still polls,
+        so the consumer stays in its group, and nothing piles up in memory."""
+        if on == self.paused:
+            if on:
+                self.consumer.resume(*(self.consumer.assignment() - self.pending))
+            else:
+                self.consumer.pause(*self.consumer.assignment())
+            self.paused = not on
 
     def _on_wait(self, waiting: bool) -> None:
         if waiting:
             self.stats.retries += 1
-            self.warehouse_down.set()
-        else:
-            self.warehouse_down.clear()
 
-    def settle(self) -> None:
-        """Wait for the batch being inserted, then commit its offsets. While the warehouse is down, fetching
-        is paused but the consumer keeps polling, so it stays in the group; it resumes once the insert is done."""
-        job, self.in_flight = self.in_flight, None
-        if job is None:
-            return
-        batch, inserts, future = job
-        paused = False
-        while True:
-            try:
-                took = future.result(timeout=0.2)   # raises what the writer raised (Stopped: nothing committed)
-                break
-            except FutureTimeout:
-                if self.warehouse_down.is_set():
-                    self.consumer.pause(*self.consumer.assignment())
-                    paused = True
-                    self._add(self.consumer.poll(timeout_ms=0))   # keeps the connections alive
-        if paused:
-            self.consumer.resume(*(self.consumer.assignment() - self.pending))
+    def _commit(self, job) -> None:
+        """A batch stored: commit its offsets."""
+        batch = job.batch
         offsets = {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in batch.next_offsets().items()}
         try:
             self.consumer.commit(offsets)
         except CommitFailedError as e:
             # Partitions moved during a long outage; their new owner resumes from the warehouse's offsets.
             log.warning("offset commit refused after storing (%s); the warehouse offsets still hold", e)
+        for ins, stored in job.stored:
+            self._count(ins, stored)
         self.stats.messages += len(batch)
         self.stats.batches += 1
+        self.stats.duplicates = self.dedup.dropped
         self.stats.unexplained = self.store.unexplained
         now = time.monotonic()
         # How far the cockpit is behind: the first message's wait from its poll to this commit.
         log.info("%s: stored %d messages in %d inserts: %.0f ms inserting, committed %.0f ms after the first was "
-                 "polled", self.lane, len(batch), inserts, took * 1000, (now - batch.started) * 1000)
+                 "polled", self.lane, len(batch), len(job.inserts), job.seconds * 1000, (now - batch.started) * 1000)
 
     def _add(self, polled) -> None:
         for records in polled.values():
@@ -307,19 +248,6 @@ class Sink:
         self.stats.per_table[ins.table.name] = self.stats.per_table.get(ins.table.name, 0) + stored
         if ins.table is DEAD_LETTERS:
             self.stats.dead_letters += stored
-
-
-# Fault injection for the crash test: SIGKILL this process after that many inserts of one lane ("raw:3"), or of
-# either lane ("3", each lane counted apart), before their commit.
-_KILL_LANE, _, _kill_after = os.environ.get("CITYOPS_SINK_KILL_AFTER_INSERTS", "").rpartition(":")
-_KILL_AFTER = int(_kill_after or 0)
-_inserts_done: Counter = Counter()
-
-
-def _crash_point(lane: str) -> None:
-    _inserts_done[lane] += 1
-    if _KILL_AFTER and _KILL_LANE in ("", lane) and _inserts_done[lane] >= _KILL_AFTER:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def run(settings: Settings, stop: threading.Event, client=None, config: SinkConfig | None = None) -> Stats:

@@ -63,10 +63,11 @@ class Unexplained(Exception):
 
 
 class Store:
-    def __init__(self, wh, stop: threading.Event, max_backoff_s: float = 30.0):
+    def __init__(self, wh, stop: threading.Event, max_backoff_s: float = 30.0, lane: str = ""):
         self.wh = wh
         self.stop = stop
         self.max_backoff_s = max_backoff_s
+        self.lane = lane          # the sink lane it stores for (sinks/config.py lanes_of)
         self.unexplained = 0      # errors of no known kind seen (each logged with its traceback)
         self._dead_builder = None
 

@@ -18,7 +18,7 @@ from kafka import KafkaProducer
 
 from bench.pipeline import lag as group_lag
 from cityops.topics import by_name
-from sinks.samples import make
+from bench.samples import make
 
 pytestmark = pytest.mark.integration
 CLI = str(Path(sys.executable).parent / "cityops")

@@ -18,7 +18,7 @@ from cityops.topics import OUTPUT_TOPICS, SOURCE_TOPICS, by_name
 from sinks.batch import Batch, Insert
 from sinks.decode import Decoder
 from sinks.fast import INTERVAL_CHECKS, shape_of
-from sinks.samples import BY_TOPIC, make
+from bench.samples import BY_TOPIC, make
 
 TOPICS = SOURCE_TOPICS + OUTPUT_TOPICS
 FAST, SLOW = Decoder(TOPICS, "test-key"), Decoder(TOPICS, "test-key", fast=False)
@@ -263,7 +263,6 @@ def test_the_decoding_process_sends_what_the_sink_would_insert_itself():
     """Every topic, the bad-input corpus and a resent event: the same tables, rows, tokens and identities as the
     in-process decoder (up to what a default factory fills in while decoding: failure times, absent ids)."""
     from sinks.decode_pool import DecodePool
-    from sinks.dedup import identities
 
     cases = [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
     messages = [(t, orjson.dumps(o)) for t, objs in SAMPLES.items() for o in objs]
@@ -279,22 +278,28 @@ def test_the_decoding_process_sends_what_the_sink_would_insert_itself():
     sent = [Insert(e.table, list(orjson.loads(e.body()).values())) for e in encoded]
     assert normal(sent, decoded_at) == normal(local, decoded_at)
     assert [len(e) for e in encoded] == [len(i) for i in local]
-    assert [e.identities for e in encoded] == [identities(i) if i.table.identity else None for i in local]
+    assert [e.identities for e in encoded] == [i.identities for i in local]
     assert DecodePool((), "k", min_rows=10).submit(batch_of(messages[:9])) is None   # small: in-process
 
 
-def test_dedup_admits_a_batch_only_when_nothing_in_it_was_stored():
-    from types import SimpleNamespace
-
+def test_dedup_passes_a_childs_insert_untouched_unless_a_row_was_stored():
+    """An insert a decoding child sent (its body and identities, no columns) goes on as it came when none of its
+    rows was stored; otherwise only the stored rows (and twins within the batch) are dropped."""
     from cityops.warehouse.schema import RAW_SENSOR_EVENTS
     from sinks.dedup import Dedup
 
+    def sent(*ids):
+        local = Insert(RAW_SENSOR_EVENTS, FAST.inserts(batch_of([("sensor.events", orjson.dumps(
+            {**SAMPLES["sensor.events"][0], "event_id": i})) for i in ids]))[0].columns)
+        return Insert(RAW_SENSOR_EVENTS, body=local.body(), token=local.token, identities=list(ids), size=len(ids))
+
     dedup = Dedup(capacity=100)
-    enc = lambda *ids: SimpleNamespace(table=RAW_SENSOR_EVENTS, identities=list(ids))  # noqa: E731
-    assert dedup.admit([enc("a", "b")])
-    assert not dedup.admit([enc("c"), enc("a")])        # "a" was stored: nothing of this batch is remembered
-    assert not dedup.admit([enc("d", "d")])             # twice within the batch
-    assert dedup.admit([enc("c", "d")])
+    first = sent("aaaaaaaa", "bbbbbbbb")
+    assert dedup.filter([first]) == [first] and first._columns is None   # not even parsed
+    [kept] = dedup.filter([sent("cccccccc", "aaaaaaaa")])                               # "aaaaaaaa" was stored
+    assert kept.identities == ["cccccccc"]
+    [kept] = dedup.filter([sent("dddddddd", "dddddddd")])                               # twice within the batch
+    assert kept.identities == ["dddddddd"] and dedup.dropped == 2
 
 
 def test_kafka_python_checks_crcs_in_c():

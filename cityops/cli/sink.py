@@ -25,13 +25,16 @@ def register(root: typer.Typer) -> None:
         """Store every source and output topic in the warehouse: batched, idempotent, offsets committed after insert."""
         from cityops.errors import UserError
         from cityops.stack.process import Managed
+        from sinks import faults
         from sinks.service import run
-        from sinks.store import Stopped
+        from sinks.store import Store, Stopped
 
         s = get_settings()
         logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("kafka").setLevel(logging.WARNING)
+        for fault in faults.install(Store):
+            logging.getLogger("cityops.sink").warning("test fault injected: %s", fault)
         me = Managed("sink", s.data_dir / "run")
         other = me.pid()
         if other and other != os.getpid():
