@@ -64,16 +64,6 @@ class Result:
         }
 
 
-def from_json(text: str) -> Result:
-    """A Result back from `--json` output (to re-render the Markdown and the plot)."""
-    d = json.loads(text)
-    d.pop("checks", None)
-    d["one_worker"] = Drain(**d["one_worker"])
-    d["two_workers"] = Drain(**d["two_workers"]) if d["two_workers"] else None
-    d["latency"] = Latency(**d["latency"])
-    return Result(**d)
-
-
 def to_json(r: Result) -> str:
     d = asdict(r)
     d["latency"].pop("samples", None)
