@@ -29,11 +29,11 @@ app = App(
     broker_session_timeout=10.0,
     broker_heartbeat_interval=1.0,
     broker_rebalance_timeout=10.0,
-    # Each commit flushes the producer first: every second, a busy worker spent its time flushing.
+    # Each commit flushes the producer first: committing every second, a busy worker mostly flushes.
     broker_commit_interval=5.0,
     producer_acks=-1,
     producer_linger=0.005,
-    # A send to a full partition batch waits for it to leave: at Faust's 16 KiB, handlers waited hundreds of times.
+    # A send to a full partition batch waits for it to leave, and Faust's 16 KiB batches fill under load.
     producer_max_batch_size=256 * 1024,
     producer_max_request_size=MAX_RECORD_BYTES,   # within every topic's max.message.bytes (cityops/topics.py)
     web_enabled=False,

@@ -2,7 +2,7 @@
 the classes as they are, with nothing in its hot path.
 
 - CITYOPS_WORKER_FETCH_AHEAD=N (tests/test_restart_streams.py): after each seek to the commits, the batch topics'
-  partitions are fetched from N offsets past them, as a fetch made before that seek once was.
+  partitions are fetched from N offsets past them, as a fetch made during that seek can be.
 - CITYOPS_WORKER_LOSE_ACK_AT=N (tests/test_faults.py): on each partition of a batch topic, the N-th to N+4-th
   messages handled are never acked (five in a row, as Faust's commit steps over a single gap).
 """

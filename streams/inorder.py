@@ -4,10 +4,9 @@ order from where its commit left it, never one before all the offsets ahead of i
 The handlers skip what they applied before a restart by comparing offsets (a minute cell's last counted
 offset, a device's last applied offset), which is exact only if the first time they see an offset they
 have seen every offset before it since the commit. The consumer can break that: a fetch made while a new
-worker's partitions were being sought to their commits was handed over first, from past the commit, and
-the commit's own run came after it; the minute counts then skipped that run as already counted (short by
-1-7 per cell, tests/test_restart_streams.py). A message past the next offset to handle is refused here,
-and the consumer reads the partition again from that offset.
+worker's partitions are sought to their commits can come first, from past the commit, and the minute counts
+would then skip the commit's own run as already counted (docs/streams.md). A message past the next offset to
+handle is refused here, and the consumer reads the partition again from that offset.
 """
 from __future__ import annotations
 

@@ -45,9 +45,8 @@ class BatchConsumer(kafka_driver.Consumer):
     """Faust's consumer, except that the topics we consume skip its per-message path.
 
     Faust hands every message to the conductor inside `wait_first` (two tasks and a wait per message),
-    then through a channel queue, an Event and the stream iterator: ~3× the cost of validating and routing
-    the event. That path also lost messages: while a restarted worker sought its committed offsets, a run
-    of ~30 case candidates already queued for the dedup agent never reached it, and a commit passed them.
+    then through a channel queue, an Event and the stream iterator: more than validating and routing the
+    event costs, and messages queued while a restarted worker seeks its commits can be lost (docs/streams.md).
     Here the messages of a topic from one fetch go to its batch handler as a list, in order, and are acked
     after it returns, so offsets are committed exactly as Faust would. Only the tables' changelogs (state
     recovery) keep Faust's path. A batch cut short by a rebalance is not acked: it is read again, and the
@@ -78,10 +77,8 @@ class BatchConsumer(kafka_driver.Consumer):
             await self.seek(tp, offset)
 
     async def _seek(self, partition: TP, offset: int) -> None:
-        # Faust calls aiokafka's seek from this thread while the consumer's own thread may be inside
-        # `fetched_records`: the seek deletes the partition's fetched records under that loop (KeyError, the
-        # worker crashes: once in a 2-worker bench drain, right after the seek to the commits; aiokafka's seek
-        # is not thread-safe, robinhood/aiokafka#19). On the consumer's thread, like Faust's own seek_wait.
+        # On the consumer's thread, like Faust's seek_wait: aiokafka's seek deletes the fetched records that
+        # thread may be iterating (KeyError, robinhood/aiokafka#19).
         await self._thread.call_thread(self._thread.seek, partition, offset)
 
     async def _on_broker(self, offsets: dict[TP, int]) -> dict[TP, int]:
@@ -109,9 +106,8 @@ class BatchConsumer(kafka_driver.Consumer):
             await self.seek(tp, need)
 
     async def _reread_past_stuck_commits(self, handlers) -> None:
-        """A partition's commit sometimes stayed where it was for good while messages past it were on the broker:
-        an offset handled but never acked (lost to the reset of a rebalance, or forgotten in one; not pinned
-        down; ~1 run in 7 of the worker-kill fault test under load), while the messages after it were handled.
+        """A partition's commit can stay where it is for good while messages past it are on the broker: an
+        offset handled but never acked (lost to a rebalance's reset of the acks), the messages after it handled.
         Seeking back to the commit, with the partition marked fetchable again, reads them again; the handlers are
         idempotent on replay, so that is always safe. An idle partition (nothing past its commit) is left alone."""
         now = time.monotonic()
@@ -143,9 +139,8 @@ class BatchConsumer(kafka_driver.Consumer):
     def _new_offset(self, tp: TP) -> int | None:
         """Faust's, with acked offsets and gaps merged as a set. Faust extends the acked list with its gaps'
         offsets, and an offset both acked and in a gap (a re-read after a seek, or the message whose arrival
-        revealed the gap) came out twice. A duplicate ends a run of consecutive offsets, so the commit moved
-        one offset per commit: a restarted worker of the warehouse fault test committed ~50 of 900 handled
-        offsets in 5 minutes, its acked list holding each offset twice."""
+        revealed the gap) comes out twice. A duplicate ends a run of consecutive offsets, so the commit would
+        move one offset per commit (docs/streams.md)."""
         acked, gap = self._acked[tp], self._gap[tp]
         if not acked:
             return None
@@ -157,9 +152,8 @@ class BatchConsumer(kafka_driver.Consumer):
                 gap.chop(0, max(max(filled), top) + 1)
         acked[:] = offsets = sorted(set(acked))
         committed = self._committed_offset[tp]
-        # A hole at the head holds the commit (as Faust). Faust's `> 1` steps over one missing offset: keep it.
-        # After a seek the read offset is the committed one, and a gap starts one past it, so when retention
-        # deleted the messages at a stopped worker's commit, the commit's own offset is that one hole.
+        # A hole at the head holds the commit, as Faust's `> 1` does: it steps over the one hole a seek leaves
+        # when retention deleted the messages at the commit (the gap starts one past the read offset).
         if committed and offsets[0] - committed > 1:
             return None
         run = next(consecutive_numbers(offsets))
@@ -204,10 +198,8 @@ class BatchConsumer(kafka_driver.Consumer):
                         continue
                     r_offset = read_offset[tp]
                     if r_offset is not None and offset < r_offset:
-                        # Behind what was read: a re-fetch after a seek back. It must be acked (a rebalance
-                        # forgets acks; unacked, the commit stayed behind it for good: test_faults), and a batch
-                        # topic's message (admitted above: a replay or the next offset) is handled again too,
-                        # the handlers being idempotent on replay.
+                        # A re-fetch after a seek back: acked, since a rebalance forgets acks and the commit would
+                        # stay behind it; a batch topic's message is handled again too (idempotent on replay).
                         if tp.topic not in handlers:
                             self.ack(message)
                             continue
@@ -261,8 +253,8 @@ class DrainingBuffer(ProducerBuffer):
     that returns only once each of them is in the Kafka producer.
 
     Faust flushes the producer before it commits offsets, but its buffer flush gives up after 0.1 s without
-    a send and does not count the message being handed over (a full partition batch makes that wait). A
-    worker killed right after such a commit had offsets past a state write the changelog never got.
+    a send and does not count the message being handed over (a full partition batch makes that wait), so a
+    worker killed right after such a commit could have offsets past a state write the changelog never got.
     Our tables' writes come as plain (topic, partition, key, value) through `put_changelog`: Faust's
     `send_soon` builds two message objects and a callback per write that an in-memory store has no use for.
     """

@@ -89,7 +89,7 @@ def source(topic: str, handle: Handle) -> None:
 
 async def send_all(outs: list[Out]) -> list[str]:
     """Straight to the Kafka producer (partition by key, as Faust's `Topic.send` does): Faust's own path
-    wraps each message in three objects and two callbacks, ~8 % of a worker's CPU. An offset commit still
+    wraps each message in three objects and two callbacks (docs/streams.md). An offset commit still
     waits for these sends (the producer is flushed first). Returns what the producer refused and why (a batch
     makes that message a dead letter); an unavailable broker is waited for: neither stops the worker."""
     refused = []

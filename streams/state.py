@@ -6,7 +6,7 @@ partition the key belongs to (co-partitioning is kept by construction: every key
 one partition). Values are JSON (orjson) bytes; `DictKV` is the same interface for unit tests.
 
 Writes reach the changelog once per key per offset commit, not once per put: a minute window or a case is
-rewritten every batch, and half of what the broker stored was changelog. Each `TableKV` remembers the keys
+rewritten every batch, and each put sent would fill the broker with changelog. Each `TableKV` remembers the keys
 written since; every offset commit writes their latest values first (streams/checkpoint.py), so the changelog
 is never behind the committed offsets.
 """
@@ -54,9 +54,8 @@ class TableKV:
     With `cache`, decoded values are kept against the exact bytes object stored (a value replaced by changelog
     recovery is decoded afresh): for tables read far more often than their size, such as the devices'. A
     table of long-lived, rarely read values keeps only the bytes: decoded, each value is a few objects the
-    cyclic collector walks on every full collection for as long as it lives (the cases' states: 5 objects,
-    ~2 ms of every full collection per 1,000 cases, with cases kept up to 90 days). Callers may mutate what
-    `get` returns only to `put` it back.
+    cyclic collector walks on every full collection for as long as it lives (cases live up to 90 days;
+    docs/streams.md). Callers may mutate what `get` returns only to `put` it back.
     """
 
     def __init__(self, table, cache: bool = True):
@@ -83,8 +82,8 @@ class TableKV:
 
     @property
     def _store(self) -> dict[bytes, bytes]:
-        """The in-memory store's own dict: the Mapping methods of Faust's store cost ~1 µs per missing key
-        (an exception raised and caught), and most devices have no state."""
+        """The in-memory store's own dict: the Mapping methods of Faust's store raise and catch an exception
+        per missing key, and most devices have no state."""
         return self.table.data.data
 
     def _load(self, k: bytes, raw: bytes) -> dict:
@@ -103,8 +102,7 @@ class TableKV:
         return self._load(k, raw) if raw is not None else None
 
     def put(self, partition: int, key: str, value: dict) -> None:
-        # orjson returns its whole output buffer, grown in powers of two and not shrunk: 884 bytes of JSON held
-        # 8 KiB, 5 KB held 64 KiB. A stored value lives for days; its exact-size copy costs ~0.2 µs.
+        # An exact-size copy: orjson's output keeps its whole buffer (powers of two), and a value lives for days.
         k, v = key.encode(), bytes(memoryview(orjson.dumps(value)))
         self._store[k] = v
         if self.cache:

@@ -30,7 +30,7 @@ app.timer(STATE_WRITE_S)(app.checkpoint.write_state_tick)
 
 @app.task
 async def _quiet_clients() -> None:
-    # aiokafka and faust.topics log every send at debug level, with the value: ~5 % of the hot path.
+    # aiokafka and faust.topics log every send at debug level, with the value: a cost on the hot path.
     for name in ("aiokafka", "kafka", "faust.topics"):
         logging.getLogger(name).setLevel(logging.WARNING)
 

@@ -1,6 +1,6 @@
 """The case clock: which cases fall due, and when closed ones are forgotten.
 
-Checking every case every few seconds costs O(cases) per tick, and closed cases never left the table.
+Checking every case every few seconds would cost O(cases) per tick, and closed cases must leave the table.
 Instead, open cases are kept in a heap by due time (fed by every case-state write), so a tick looks only
 at the cases now due; a full scan — on start, after the worker's partitions change, and every
 `full_every_s` as a safety net — rebuilds the heap and deletes the cases nothing can change any more once they
@@ -33,9 +33,8 @@ def due_ts(state: dict) -> float | None:
 
 def expired(state: dict, now: datetime, retain_s: float = RETAIN_S, idle_s: float = IDLE_S) -> bool:
     """Closed cases, and cases no lifecycle event reaches (app reports and device alerts: only hotline tickets
-    have one) once they cannot fall due any more, after `retain_s` unchanged; any case after `idle_s`. Before,
-    app-report and device-alert cases never closed, so they never left the table: the worker's memory and
-    every recovery from the changelog grew for as long as the city ran."""
+    have one) once they cannot fall due any more, after `retain_s` unchanged; any case after `idle_s`: kept
+    longer, the worker's memory and every recovery from the changelog would grow for as long as the city runs."""
     case = state.get("case")
     if case is None:   # lifecycle events or co-reporters waiting for a case's opening (dead-lettered, say): idle
         # since the newest event, or since a scan first found co-reporters alone (their commands carry no time)
@@ -92,7 +91,7 @@ class CaseClock:
                 kv.delete(p, cid)
                 self.deleted += 1
             elif state.get("case") is None and not state.get("pending") and not state.get("since"):
-                kv.put(p, cid, {**state, "since": now.isoformat()})   # idle from now on: kept forever before
+                kv.put(p, cid, {**state, "since": now.isoformat()})   # co-reporters carry no time: idle from now on
             else:
                 self.note(cid, state)
         heapq.heapify(self.heap)

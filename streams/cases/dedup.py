@@ -5,8 +5,7 @@ Hot spot: the same label in the same grid at least 3 times in 7 days (primaries 
 are one problem).
 
 State is kept in small pieces under the district + label key, so a decision reads and rewrites a few
-entries, not the district's whole history (one key per district + label rewrote ~20 KB per case at 1,000
-cases an hour, and grew for 7 days):
+entries, not the district's whole history (docs/streams.md, throughput):
 - `<key>|near|<cell>`: the cases of the last hour in one ~500 m cell, [[case_id, lat, lon, t, primary_id]]
   (cell `-`: cases without coordinates, kept so a replay finds its decision);
 - `<key>|grid|<grid>`: the primaries of the last 7 days in one grid, [[case_id, t]].

@@ -20,7 +20,7 @@ def _zone(name: str) -> ZoneInfo:
 @lru_cache(maxsize=1024)
 def _periods_of_day(day: datetime, wh: WorkingHours) -> tuple[tuple[datetime, datetime], ...]:
     """Working periods of the local calendar day `day` (tz-aware local midnight). Cached: every case asks for
-    the same few days, and building them was most of a due time's cost (12 µs for a 4-hour limit)."""
+    the same few days, and building them is most of an uncached due time's cost."""
     if day.weekday() not in wh.days:
         return ()
     return tuple((day.replace(hour=a.hour, minute=a.minute), day.replace(hour=b.hour, minute=b.minute))
