@@ -6,10 +6,8 @@ from dataclasses import dataclass
 from cityops.topics import OUTPUT_TOPICS, SOURCE_TOPICS, Topic
 
 TOPICS: tuple[Topic, ...] = SOURCE_TOPICS + OUTPUT_TOPICS
-# The sink's lanes store their topics side by side (sinks/service.py). What the control room and the duty
-# officers watch (cases, alerts…) is a few hundred rows a second; the raw events are thousands. In one lane, a
-# case waited for the raw tables' inserts of its batch and of the batch before (5,000 events/s: event →
-# queryable case p99 2.5 s, of which the worker's part 0.8 s).
+# Lanes insert side by side, so what the control room watches (cases, alerts…: a few hundred rows a second)
+# does not wait behind the thousands of raw events (docs/warehouse.md).
 OPERATIONS: tuple[Topic, ...] = OUTPUT_TOPICS
 
 
@@ -26,9 +24,8 @@ class SinkConfig:
     # …or this many bytes of them: the sink's memory is a few batches (one polled, DECODE_AHEAD decoding, one
     # being inserted), so it stays bounded whatever the messages' size (1 MB each on a source topic at worst).
     batch_bytes: int = 32 * 1024 * 1024
-    # …or when the oldest has waited this long: the cockpit is this much behind. In one pair of `cityops bench
-    # e2e` runs at 5,000 events/s, a case's event → queryable p99 was 2.2 s at 0.5 s, 1.6 s at 0.25 s. A table
-    # then gets ~4 inserts a second; after 120 s of that, 1-7 active parts per table: merges keep up.
+    # …or when the oldest has waited this long: the cockpit is this much behind, and merges still keep up
+    # (docs/warehouse.md).
     linger_s: float = 0.25
     group_id: str = "cityops-sink"
     topics: tuple[Topic, ...] = TOPICS

@@ -126,7 +126,7 @@ def _within_limit(m: Messages) -> Messages:
 @contextmanager
 def no_cycle_collection() -> Iterator[None]:
     """Parsing a batch allocates a dict per message and no cycle: left on, the cyclic collector rescans the
-    whole heap many times per batch for nothing (measured: it halves the decoding rate)."""
+    whole heap many times per batch for nothing (docs/warehouse.md)."""
     enabled = gc.isenabled()
     gc.disable()
     try:

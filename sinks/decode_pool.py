@@ -1,7 +1,7 @@
 """Decoding in child processes, so that it runs while ClickHouse inserts the previous batch.
 
-In one process the two do not overlap: a decoding thread ran ~60 % slower while a chdb insert ran beside it,
-and the whole path took about decode + insert (docs/benchmarks-sink.md). Here child processes decode each
+In one process the two do not overlap: a decoding thread slows down while a chdb insert runs beside it
+(docs/benchmarks-sink.md). Here child processes decode each
 large batch with the same `Decoder` and sends back each insert ready to send (its JSONColumns body, token
 and row identities); the sink keeps Kafka, the dedup memory, the inserts and the commits. Small batches (a
 quiet stream) are decoded in-process: the round trip would only add latency.
@@ -53,7 +53,7 @@ def _encode(batch: Batch) -> list[tuple[str, bytes, str, list[str] | None, int]]
 
 class DecodePool:
     """Two children: a 2-core host decodes two batches at once while the sink process inserts the one before
-    (one child kept the decoding, ~0.6 s per 50,000 messages, the bottleneck)."""
+    (with one child, decoding is the bottleneck: docs/warehouse.md)."""
 
     def __init__(self, topic_names: tuple[str, ...], pii_key: str, min_rows: int, processes: int = 2):
         self.args = (topic_names, pii_key)
@@ -65,7 +65,7 @@ class DecodePool:
 
     def start(self) -> None:
         """Start the children now, not with the first large batch: that batch comes with a backlog (a restart,
-        a burst), when the ~1 s of CPU each child takes to start and import is the least affordable."""
+        a burst), when the CPU each child takes to start and import is the least affordable."""
         with self._lock:
             if self.pool is None:
                 # spawn, not fork: the sink process runs threads (Kafka client, ClickHouse) a fork would copy mid-work.

@@ -2,7 +2,7 @@
 
 ClickHouse writes an insert's table part and then each materialized view's part, not atomically: a sink
 killed in between leaves rows stored without their rollup rows, and the next sink resumes after what the
-table holds (seen: `events_per_minute` 200 short of 10,000 after a SIGKILL). Only rows not yet committed
+table holds (docs/warehouse.md, idempotence). Only rows not yet committed
 to Kafka can be in that state, so on resume, for the partitions stored ahead of their committed offset,
 each view of the table is recomputed from the table for the keys those rows fall in, and the difference
 is inserted: summed columns get what is missing, max columns their maximum, a replacing view its rows

@@ -161,7 +161,7 @@ class Sink:
             fetch_max_bytes=min(64 * 1024 * 1024, self.config.batch_bytes), max_poll_records=self.config.batch_rows,
             client_id="cityops-sink",
             # One fetch per broker at a time, without the partitions that have records buffered: with the
-            # default 500 ms the broker held a fetch for idle topics (alerts, incidents…) while the busy ones waited.
+            # default 500 ms the broker holds a fetch for idle topics (alerts, incidents…) while the busy ones wait.
             fetch_max_wait_ms=100)
         self.assign()
         try:
