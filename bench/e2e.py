@@ -6,8 +6,8 @@ Method (docs/benchmarks.md says the same for readers):
   hour (the mix follows the hour of event time: at night it is almost all sensor readings).
 - Warm-up: the whole pipeline runs at the latency run's rate, untimed, in 10 s chunks until the broker's
   JIT compiler threads used under 5 % of a core over one (at most 3 min). A fresh broker spends its first
-  minute of load compiling its hot paths (half the broker's CPU in a drain right after start): a broker
-  running for weeks has done that, and the baseline, measured last, always got a warm broker.
+  minute of load compiling its hot paths (docs/benchmarks.md): a broker running for weeks has done that,
+  and the baseline, measured last, always gets a warm broker.
 - Throughput: N events are pre-loaded on the source topics, then the worker(s) and the sink start and
   drain them. The clock runs from the worker group's first offset commit once the group is stable with
   every worker (start-up, group join, hand-over and changelog recovery are not throughput) until the sink's
@@ -18,10 +18,9 @@ Method (docs/benchmarks.md says the same for readers):
   the clock, per event; the baseline's own process time. The sink stores the raw events several times
   faster than the worker handles them, so much of that work precedes the clock: the sum is a lower bound
   of the pipeline's CPU per event, and the rate it gives an upper bound.
-- Latency: a paced run at half the 10,000 events/s target (the issue's "p99 under 2 s at half that rate";
-  half the measured throughput moved the test with the machine's load) with occurred_at = the moment of
-  sending. A
-  watcher polls the sink group's committed offsets every 50 ms; a row is queryable from the first poll
+- Latency: a paced run at half the 10,000 events/s target (the target: p99 under 2 s at half that rate;
+  half the measured throughput would move the test with the machine's load) with occurred_at = the moment
+  of sending. A watcher polls the sink group's committed offsets every 50 ms; a row is queryable from the first poll
   that sees its partition committed past its offset. Latency = that time − occurred_at, for raw events
   (source → warehouse) and for case updates (source → worker → cases topic → warehouse). Resolution:
   the poll interval (50 ms) plus the commit's own round trip.

@@ -87,7 +87,7 @@ def latency_run(pipe: Pipeline, dsn: str, rate: float, seconds: float, seed: int
 
 
 class Pager:
-    """`cityops pager` against a local webhook receiver; None when the command does not exist (yet)."""
+    """`cityops pager` against a local webhook receiver; None when the command does not exist."""
 
     def __init__(self, pipe: Pipeline, receiver):
         self.pipe, self.receiver = pipe, receiver

@@ -36,11 +36,10 @@ def paced(bootstrap: str, rate: float, seconds: float, seed: int, end: datetime 
     """Send at `rate` for `seconds`, stamping occurred_at/received_at with the sending moment; with `end`,
     the events keep the simulator's times, ending at `end`. The generator shares the CPU the pipeline is
     measured on, where a city's producers would not: messages are serialised up front and sent through
-    librdkafka, 3 µs of CPU per message against kafka-python's 21-26 µs (the whole bench process, watchers and
-    webhook receiver included, took 0.40 of a core at 5,000 events/s with kafka-python). Its `murmur2_random`
-    partitioner is the producers' (kafka-python's and Java's default: the same partition for 8,000 keys
-    tried). Returns the events sent, the rate achieved and the cores used while sending: "bench" (this process)
-    and those of `meter`'s CPU seconds by name."""
+    librdkafka, a fraction of kafka-python's CPU per message (docs/benchmarks-producers.md). Its
+    `murmur2_random` partitioner is the producers' (kafka-python's and Java's default). Returns the events
+    sent, the rate achieved and the cores used while sending: "bench" (this process) and those of `meter`'s
+    CPU seconds by name."""
     import orjson
     from confluent_kafka import Producer
 

@@ -184,7 +184,7 @@ def wait_caught_up(bootstrap: str, group: str, topics: list[str], timeout: float
 
 def busy_hour(now: datetime | None = None) -> datetime:
     """The latest 19:45 in Beijing at least 10 minutes ago: the simulator's mix follows the hour of event time
-    (at 01:00 there are ~1/10 as many hotline calls and app reports, which cost the worker most)."""
+    (at night there are far fewer hotline calls and app reports, which cost the worker most)."""
     now = (now or datetime.now(timezone.utc)).astimezone(timezone(timedelta(hours=8)))
     end = now.replace(hour=19, minute=45, second=0, microsecond=0)
     return end if end <= now - timedelta(minutes=10) else end - timedelta(days=1)

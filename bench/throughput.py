@@ -20,8 +20,8 @@ def warm_up(pipe: Pipeline, broker_pid: int, seed: int, end: datetime, max_s: fl
             chunk_s: float = WARM_CHUNK_S) -> dict:
     """The whole pipeline at the latency run's rate, untimed, in chunks of event time ending at `end`, until
     the broker's JIT compiler used under JIT_SETTLED of a core over a chunk's sending (or `max_s` of it).
-    Sustained throughput is a warm broker's; a fresh one compiles through its first minute of load (in a
-    drain right after its start: half of the broker's CPU). The worker and the sink restart for the drains
+    Sustained throughput is a warm broker's; a fresh one compiles through its first minute of load
+    (docs/benchmarks.md). The worker and the sink restart for the drains
     anyway, so only the broker keeps what this warms."""
     chunks = max(1, int(max_s // chunk_s))
     shares: list[float] = []

@@ -79,7 +79,7 @@ def pager_env(receiver: Receiver, home) -> dict[str, str]:
 
 
 def pager_argv() -> list[str] | None:
-    """`cityops pager` if this checkout has it (another part of the project builds it), else None."""
+    """`cityops pager` if this installation has it, else None."""
     argv = [sys.executable, "-m", "cityops", "pager"]
     done = subprocess.run([*argv, "--help"], capture_output=True, text=True, timeout=60)
     return argv if done.returncode == 0 else None
