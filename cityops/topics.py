@@ -96,8 +96,8 @@ def wait_for_partitions(consumer, names: list[str], stop, log) -> set | None:
     """Every partition of `names` once the broker's metadata has them all (None if `stop` is set first).
 
     The sink and the pager take their partitions with `consumer.assign()` rather than a group subscription:
-    each is one process, and kafka-python 3.0's group join was seen to stall a fresh member in `poll` or hand
-    it no partitions, with no rebalance to come. Their group id still keeps the committed offsets (the lag)."""
+    each is one process, and kafka-python 3.0's group join can stall a fresh member in `poll` or hand it no
+    partitions, with no rebalance to come. Their group id still keeps the committed offsets (the lag)."""
     from kafka import TopicPartition
 
     waited = 0.0
