@@ -12,10 +12,10 @@ resends the identical record; readers dedupe on the whole record). Targets are k
 URL (two robots of one department differ only in their token; the tokens stay out of this file).
 
 Every lane thread and the consumer loop share one connection under a lock: each write is one short
-transaction, fsynced (`synchronous=FULL`, ~5 ms here) so that a finished mark survives a power cut.
+transaction, fsynced (`synchronous=FULL`, docs/streams.md) so that a finished mark survives a power cut.
 
-A finished mark is kept as long as its alert can be read again, then forgotten (`forget_finished`): before,
-the table grew by a row per alert and target for as long as the pager ran."""
+A finished mark is kept as long as its alert can be read again, then forgotten (`forget_finished`): kept for
+good, the table would grow by a row per alert and target for as long as the pager runs."""
 from __future__ import annotations
 
 import hashlib
