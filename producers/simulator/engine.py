@@ -30,8 +30,8 @@ from producers.simulator.texts import compose, compose_short
 
 TZ = timezone(timedelta(hours=8))   # Asia/Shanghai, no DST
 MIX = {"sensor": 0.85, "hotline": 0.10, "app": 0.05}
-# Hotline events per spontaneous call, measured: the closed loop (~6) plus reopens, escalations and
-# co-reporters' own tickets (clusters, rain) — keeps the hotline near its 10 % share.
+# Hotline events per spontaneous call as the simulation yields them (the closed loop, reopens, escalations,
+# co-reporters' own tickets): keeps the hotline near its share of MIX.
 EVENTS_PER_TICKET = 12.0
 REPORTS_PER_INCIDENT = 1.35         # app incidents that others report too
 # Calls per hour of day relative to the daily mean (12345 centres: morning and evening peaks).
