@@ -73,9 +73,8 @@ FROM {OPEN_CASES}
 WHERE status = 'created' AND label IN ({{emergency}}) AND received_at < now64(3) - INTERVAL 10 MINUTE
 GROUP BY department""", above=0, pending="0s", severity="critical",
              summary="{{ $labels.department }} 有 {{ $values.B }} 件紧急案件（积水、塌陷、井盖）受理超过 10 分钟仍未派单"),
-    # The worker stalled while tickets and reports kept arriving (the sink stores them without it): events
-    # received 5 to 10 minutes ago, and no case processed for 10 minutes. A quiet night fires nothing. Only
-    # events of the last day count (the tables are ordered by event time; their cases occurred then too).
+    # A stalled worker: events arrive (the sink stores them without it) but no case is processed, which a quiet
+    # night never looks like; only the last day is read, as the tables are ordered by event time.
     AlertDef("processing_stalled", "案件处理中断", f"""
 WITH ({_RECEIVED_5_TO_10_MIN_AGO.format(table="raw_tickets")}) + ({_RECEIVED_5_TO_10_MIN_AGO.format(table="raw_app_reports")})
      AS waiting,
