@@ -1,4 +1,4 @@
-"""Shared fixtures. Integration tests run against a real broker started for this test session on free
+"""Shared fixtures. Integration tests run against a real broker started once per pytest run on free
 loopback ports in a temporary directory, so they never touch a running demo."""
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def stack_env(tmp_path_factory) -> dict[str, str]:
-    """CITYOPS_* variables of this session's own broker and warehouse."""
+    """CITYOPS_* variables of this pytest run's own broker and warehouse."""
     data = tmp_path_factory.mktemp("cityops")
     env = {
         "CITYOPS_DATA_DIR": str(data),

@@ -83,10 +83,9 @@ def expected(bootstrap: str):
 
 
 def minute_counts(bootstrap: str) -> dict:
-    """The worker's MinuteCounts on the broker, keyed by district: per cell, the last one wins. The topic is
-    the session's: test_sink.py writes made-up counts to it straight (labels `<run prefix>-L`, none of the
-    taxonomy's), which no worker counted and the oracle cannot expect; they broke the comparison whenever
-    that file ran before the fault and restart tests."""
+    """The worker's MinuteCounts on the broker, keyed by district: per cell, the last one wins. Only the
+    taxonomy's labels: test_sink.py writes made-up counts to the same topic (labels `<run prefix>-L`), which
+    no worker counted and the oracle cannot expect, whichever test runs first."""
     from cityops.taxonomy import load_taxonomy
 
     labels = load_taxonomy().index["label"]

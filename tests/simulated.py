@@ -8,7 +8,7 @@ from dashboards import simdata
 
 
 def sim_database(name: str, events: int):
-    """A database of its own inside this session's embedded warehouse: chdb opens one data path per process,
+    """A database of its own inside this pytest run's embedded warehouse: chdb opens one data path per process,
     and simulated rows must not land in the tables other tests count."""
     from cityops.settings import get_settings
     from cityops.warehouse import connect

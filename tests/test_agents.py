@@ -315,7 +315,7 @@ def test_cases_agent_feeds_the_clock(sent, monkeypatch):
 
 
 def test_the_worker_consumer_does_not_wait_1500_ms_for_internal_topics():
-    """Faust's 1.5 s fetch wait delayed each internal hop while the source topics were busy (streams/app.py)."""
+    """Faust's 1.5 s fetch wait delays each internal hop while the source topics are busy (streams/overrides.py)."""
     import asyncio
 
     from streams.overrides import App

@@ -31,8 +31,8 @@ pytestmark = pytest.mark.integration
 
 CORPUS = Path(__file__).parent / "data" / "bad_input" / "cases.jsonl"
 CORPUS_DAY = b"2026-07-15"   # the day the corpus's events happened (tests/data/bad_input/make_corpus.py)
-# The corpus moved to a recent day: a fixed day grows older than the warehouse's retention (sensor readings are
-# dropped after 180 days), and the accepted events must be stored. Same length, so sizes and reasons stay.
+# Sent on a recent day: a fixed one grows older than the warehouse's retention, and the accepted events must be
+# stored; same length, so sizes and reasons stay.
 RECENT_DAY = (datetime.now(timezone.utc) - timedelta(days=20)).strftime("%Y-%m-%d").encode()
 
 

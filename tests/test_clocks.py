@@ -64,7 +64,7 @@ def test_fast_and_slow_clocks_lose_no_event_and_shift_no_window(sources):
 
 def test_a_right_clock_is_not_made_late_by_a_fast_one(sources):
     """One event from a clock 10 minutes fast, then the right clocks' events of the same minute: all counted
-    in their own minute (a fast clock ran the watermark ahead and made them late before)."""
+    in their own minute (the fast clock must not run the watermark ahead and make them late)."""
     now = (datetime.now(timezone.utc) - timedelta(minutes=30)).replace(second=0, microsecond=0)
     fast = TicketEvent(ticket_id="CLOCK-FAST", status="created", text="路灯不亮", occurred_at=now + timedelta(seconds=SKEW))
     sources.hotline(fast.to_bytes(), None, "hotline.tickets", 3, 0, now.timestamp() + 1)

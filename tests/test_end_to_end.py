@@ -56,7 +56,7 @@ def test_hotline_ticket_reaches_clickhouse_with_its_values(broker, subprocess_en
     from cityops.settings import get_settings
 
     s = get_settings()
-    # A warehouse of this test's own: other tests may hold the session's embedded directory open.
+    # A warehouse of this test's own: other tests may hold the run's embedded directory open.
     env = {**subprocess_env, "CITYOPS_CLICKHOUSE_URL": f"chdb://{tmp_path / 'warehouse'}",
            "CITYOPS_DATA_DIR": str(tmp_path)}
     run, logs = tmp_path / "run", tmp_path / "logs"

@@ -4,7 +4,7 @@ event once (count = distinct), every case version once (FINAL count = distinct (
 of a case with the same event and the same state); every minute count on the broker must be what a worker
 that never stopped computes (tests/oracle.py).
 
-Each scenario: its own warehouse directory and sink group on the session's broker, a worker and a sink as
+Each scenario: its own warehouse directory and sink group on the pytest run's broker, a worker and a sink as
 subprocesses under a small supervisor (restarts a process that died, as compose's restart policy does;
 the restarts are reported), a producer thread sending simulator events (ids prefixed per scenario) for
 about 15 s, and the fault injected a few seconds in.
@@ -173,9 +173,8 @@ def test_worker_killed_mid_stream(broker, stack_env, tmp_path_factory):
 
 
 def test_a_lost_ack_does_not_hold_the_commit_back(broker, stack_env, tmp_path_factory, monkeypatch):
-    """A message handled but never acked kept a restarted worker's commit where it was for good (1 run in ~7
-    of the test above under load). The worker reads such a partition again from its commit. Here every
-    partition loses the acks of its 50th to 54th message."""
+    """A message handled but never acked must not hold a restarted worker's commit for good: the worker reads
+    such a partition again from its commit. Here every partition loses the acks of its 50th to 54th message."""
     monkeypatch.setenv("CITYOPS_WORKER_LOSE_ACK_AT", "50")
     r = run_with_fault("lost-ack", stack_env, tmp_path_factory, lambda pipe, sup: None)
     assert "reading again from the commit" in r["logs"]["worker"]

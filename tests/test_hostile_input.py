@@ -1,11 +1,11 @@
-"""Messages that once stopped the city or leaked personal data, through the real broker, worker and sink.
+"""Messages that could stop the city or leak personal data, through the real broker, worker and sink.
 
 - A 0.8 MiB and a 0.99 MiB message on every source topic (under the broker's limit, far over what an event may
   be): each becomes a dead letter with its size, sha256 and a bounded, masked excerpt; the worker never stops and
-  the event sent right behind it on the same partition is processed. Its dead letter used to embed the whole
-  payload in base64 (a third larger), which the producer refused, crashing the worker on every restart.
+  the event sent right behind it on the same partition is processed (a letter embedding the payload in base64,
+  a third larger, would be refused by the producer).
 - A ticket encoded in GBK with a name, a mobile and an ID number in it: its dead letter, on the topic and in the
-  warehouse, holds the text masked (it was kept in clear: masking skipped bytes that were not UTF-8).
+  warehouse, holds the text masked (masking reads bytes that are not UTF-8 too).
 - A 5 MB message is refused at our producers with a clear error."""
 from __future__ import annotations
 

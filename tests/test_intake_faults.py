@@ -1,4 +1,4 @@
-"""The Open311 intake while the session's real broker is frozen (SIGSTOP), killed (SIGKILL) and restarted, and
+"""The Open311 intake while the pytest run's real broker is frozen (SIGSTOP), killed (SIGKILL) and restarted, and
 after the intake itself was killed with requests unsent. The rule under test (producers/intake/delivery.py):
 a POST Kafka does not acknowledge in time is answered 503 within the ack timeout, with the request's id, and
 that request is then on app.reports exactly once, under that id, as is every request answered 201.

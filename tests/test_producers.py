@@ -29,7 +29,7 @@ def days_ago(days: int, hour: int) -> datetime:
 def consume(bootstrap: str, topic: str, wanted: set[str], field: str = "event_id", timeout_s: float = 60) -> list[dict]:
     """Every message on `topic` whose `field` is in `wanted` (all partitions, from the start).
 
-    Other tests share the session's broker and put bad input on the same topics: skip what isn't ours."""
+    Other tests share the pytest run's broker and put bad input on the same topics: skip what isn't ours."""
     from kafka import KafkaConsumer, TopicPartition
 
     c = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=3000)

@@ -43,12 +43,8 @@ def wait_part_way(bootstrap: str, total: int) -> None:
         time.sleep(0.2)
 
 
-# Real losses it found: a replay that emitted nothing (fixed in streams/cases/lifecycle.py), minute counts
-# short when an offset commit passed a buffered state write (streams/app.py DrainingBuffer), and case
-# candidates dropped by Faust's stream path during the restart's seek, with the internal-topic fetch stall
-# on that path (every topic now goes through batch handlers; docs/streams.md). It also checks what the
-# earlier tests' workers left on the session's broker: minute counts short by 1-7 per cell in the minute
-# of the lost-ack fault test were a fetch handled before the commit's run (streams/inorder.py).
+# Guards every replay path of docs/streams.md "Exactness across crashes": re-emitted cases, state writes before
+# commits, no candidate lost in the restart's seek, offsets in order from the commit (streams/inorder.py).
 def test_worker_killed_mid_stream_comes_out_as_if_it_never_stopped(broker, subprocess_env, stack_env):
     from cityops.settings import get_settings
 

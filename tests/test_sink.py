@@ -123,11 +123,8 @@ def test_sink_stores_every_topic_once_masked_and_dead_letters_bad_input(broker, 
     assert letters("hotline.tickets") == []
 
 
-# The kill from outside can land between a raw table's part and its rollup's part: that left the rollup one
-# block short (`rolled` 9,800 against 10,000 in 1 of 6 runs) until the sink topped rollups up on resume.
-# The sink stores every message on the session's topics, other tests' too; the rollups sum what each insert
-# brought, and a sensor reading older than its table's 180-day TTL is dropped from the table at insert while its
-# rollup keeps it (rollups outlive raw rows): they equal the raw rows within the retention, whoever sent them.
+# A kill can land between a raw table's part and its rollup's part, which the sink tops up on resume. Rollups
+# keep readings past the table's TTL: they equal the raw rows, other tests' included, within the retention.
 RETAINED = "toStartOfDay(now() - INTERVAL 179 DAY)"
 def test_sink_resumes_exactly_after_sigkill_mid_batch(broker, subprocess_env, tmp_path):
     """`cityops sink` subprocesses are SIGKILLed between inserts (stored, not committed) and at a random moment

@@ -135,7 +135,7 @@ def test_interval_checks_pass_whatever_lies_between_two_passing_times(times):
 
 @pytest.mark.integration
 def test_a_row_the_warehouse_refuses_becomes_a_dead_letter(stack_env):
-    """In the session's warehouse (chdb opens one path per process), on a partition no real topic has."""
+    """In the pytest run's warehouse (chdb opens one path per process), on a partition no real topic has."""
     from cityops.settings import get_settings
     from cityops.warehouse import connect, migrate
     from sinks.store import Store
@@ -157,7 +157,7 @@ def test_a_row_the_warehouse_refuses_becomes_a_dead_letter(stack_env):
 
 
 class Counted:
-    """The session's warehouse, counting the inserts made through it (the engine itself answers)."""
+    """The pytest run's warehouse, counting the inserts made through it (the engine itself answers)."""
 
     def __init__(self, wh):
         self.wh, self.inserts = wh, 0
@@ -303,7 +303,7 @@ def test_dedup_passes_a_childs_insert_untouched_unless_a_row_was_stored():
 
 
 def test_kafka_python_checks_crcs_in_c():
-    """Without the crc32c package kafka-python checks each fetched batch in pure Python: 27 % of the sink's CPU."""
+    """Without the crc32c package kafka-python checks each fetched batch in pure Python (docs/warehouse.md)."""
     from kafka.record import util
 
     assert util.crc32c_c is not None

@@ -502,8 +502,8 @@ def test_a_seek_runs_on_the_consumer_thread_not_beside_its_fetch():
 
 
 def test_the_case_states_stay_bytes_and_give_the_collector_nothing_to_walk():
-    """Cases are kept up to 90 days and read a few times each: decoded and cached, every state was 5 objects
-    that each full collection of the worker walked (~2 ms per 1,000 cases, a stall of the whole worker)."""
+    """Cases are kept up to 90 days and read a few times each: decoded and cached, every state would be
+    objects each full collection of the worker walks, stalling it (docs/streams.md)."""
     import gc
 
     from streams.cases.handlers import cases_kv

@@ -17,8 +17,7 @@ def test_a_send_to_a_topic_new_to_the_producer_does_not_strand_one_queued_for_an
     """aiokafka's client starts out fetching metadata for every topic; the first send to a topic missing from
     it (a changelog created a moment before, on a fresh broker) narrows the fetch to that one topic, and a batch
     already queued for another topic then waits for a leader it can no longer learn: the sender asks for metadata
-    in a busy loop until the request timeout, 20 minutes in Faust. A fresh worker's commit waited behind it
-    (test_bad_input failed in CI with nothing committed after 300 s)."""
+    in a busy loop until the request timeout, 20 minutes in Faust, and a fresh worker's commit waits behind it."""
     from streams.overrides import App
 
     bootstrap = stack_env["CITYOPS_BOOTSTRAP_SERVERS"]
