@@ -67,12 +67,25 @@ def consume(topic: str, handle: Callable[[Message], list[Out]], finish: Callable
         handled: list[tuple[Message, list[Out]]] = []
         for m in messages:
             try:
-                handled.append((m, handle(m)))
+                outs = handle(m)
             except Exception as e:  # noqa: BLE001
-                handled.append((m, [processing_error(m, e)]))
+                outs = [processing_error(m, e)]
+            if outs:   # most sensor readings change nothing: no send, no coroutine
+                handled.append((m, outs))
         finish()
+        send = app.producer.send
         for m, outs in handled:
-            if refused := await send_all(outs):
+            refused = []
+            for name, key, value in outs:
+                try:
+                    sent = await send(name, key, value, None, None, None)
+                except Exception as e:  # noqa: BLE001 — Faust wraps the client's error in ProducerSendError
+                    if why := await _send_again(name, key, value, e):
+                        refused.append(f"{name}: {why}")
+                    continue
+                sent.add_done_callback(partial(warn_if_unsent, name))
+            if refused:   # the message is a dead letter with the reason, and the batch goes on
+                log.error("%s/%d/%d: outputs refused: %s", m.topic, m.partition, m.offset, "; ".join(refused))
                 await send_all([dead_out(DeadLetter.of(m.topic, m.partition, m.offset, "output_refused",
                                                        "; ".join(refused), m.value, m.key))])
 

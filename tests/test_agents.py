@@ -325,3 +325,29 @@ def test_the_worker_consumer_does_not_wait_1500_ms_for_internal_topics():
         return probe.consumer._thread._create_worker_consumer(probe.transport)
 
     assert asyncio.run(build())._fetch_max_wait_ms <= 100
+
+
+def test_an_output_the_producer_refuses_makes_its_input_a_dead_letter(sent, monkeypatch):
+    """The producer refusing one message's output (too large) dead-letters that message with the reason; the
+    other messages of the batch are sent as usual and the worker goes on."""
+    from aiokafka.errors import MessageSizeTooLargeError
+    from faust.exceptions import ProducerSendError
+
+    from streams import runtime
+
+    record = runtime.app._producer.send
+
+    async def send(topic, key, value, partition, timestamp, headers):
+        if b"REFUSE-ME" in value:
+            raise ProducerSendError("Error while sending") from MessageSizeTooLargeError("too large")
+        return await record(topic, key, value, partition, timestamp, headers)
+
+    monkeypatch.setattr(runtime.app._producer, "send", send)
+    monkeypatch.setattr(runtime.app, "batch_handlers", dict(runtime.app.batch_handlers))
+    topic = "deliveries"   # a topic the worker does not consume: this test's handler is its own
+    runtime.consume(topic, lambda m: [("cases", m.key, m.value)])
+    asyncio.run(feed(topic, b'{"n": 1}', b'{"n": "REFUSE-ME"}', b'{"n": 3}', key=b"k"))
+    assert [v["n"] for v in on(sent, "cases")] == [1, 3]
+    letter, = on(sent, "deadletters")
+    assert (letter["topic"], letter["offset"], letter["reason"]) == (topic, 1, "output_refused")
+    assert "MessageSizeTooLargeError" in letter["detail"]
