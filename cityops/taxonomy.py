@@ -14,11 +14,14 @@ OTHER_LABEL = "其他"
 
 
 class Tier(StrEnum):
-    """Three-tier dispatch (三级处置), lowest first: escalation moves one step right."""
+    """The levels a case is handled at (四级贯通 with the grid below), lowest first: dispatch starts at the
+    category's level, and each overdue step moves one step right, stopping at the city."""
 
-    grid = "grid"
-    community = "community"
-    street = "street"
+    grid = "grid"              # 网格
+    community = "community"    # 村(社区)
+    street = "street"          # 镇街
+    district = "district"      # 区县
+    city = "city"              # 市
 
     def escalated(self) -> Tier:
         order = list(Tier)
@@ -36,6 +39,8 @@ class Category(BaseModel):
     clock: bool = Field(False, description="limit runs on the clock (emergency), not working hours")
     tier: Tier
     page: bool = Field(False, description="page the department at once")
+    accept_limit: int | None = Field(None, gt=0, description="minutes to 签收 once dispatched (on the same clock "
+                                     "as time_limit); unset: the taxonomy's accept_limit")
 
 
 class WorkingHours(BaseModel):
@@ -55,6 +60,7 @@ class Taxonomy(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     working_hours: WorkingHours
+    accept_limit: int = Field(120, gt=0, description="minutes to 签收 once dispatched, unless a category says")
     categories: tuple[Category, ...]
 
     @field_validator("categories")
@@ -74,6 +80,9 @@ class Taxonomy(BaseModel):
 
     def by_code(self, code: str) -> Category:
         return self.index["code"][code]
+
+    def accept_limit_of(self, category: Category) -> int:
+        return category.accept_limit or self.accept_limit
 
     @property
     def other(self) -> Category:

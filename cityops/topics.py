@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from cityops.models import AppReport, CaseUpdate, SensorEvent, TicketEvent
-from cityops.models.cases import CaseCandidate, CaseCommand
+from cityops.models import AppReport, CaseEvent, CaseUpdate, SensorEvent, TicketEvent
+from cityops.models.cases import CaseCandidate, CaseCommand, DeviceCheck
 from cityops.models.aggregates import MinuteCount, MinutePartial
 from cityops.models.alerts import Alert, Delivery
 from cityops.models.deadletters import DeadLetter
@@ -60,6 +60,8 @@ HOTLINE_TICKETS = Topic("hotline.tickets", TicketEvent, "ticket_id", "12345 hotl
 SENSOR_EVENTS = Topic("sensor.events", SensorEvent, "device_id", "IoT sensor readings and device alerts", source=True)
 APP_REPORTS = Topic("app.reports", AppReport, "report_id", "citizen app reports (随手拍) and Open311 requests",
                     source=True)
+CASE_EVENTS = Topic("case.events", CaseEvent, "case_id", "status events of any case from the case-handling "
+                    "systems: dispatch, accept, resolve, verify, return visit, close, reopen", source=True)
 CASES = Topic("cases", CaseUpdate, "case_id", "case state after each event: classified, placed, dispatched")
 INCIDENTS = Topic("incidents", Incident, "incident_id", "sensor incidents opened and closed")
 AGGREGATES = Topic("aggregates", MinuteCount, None, "per-minute event-time counts by district/street/source/label")
@@ -73,16 +75,19 @@ CASE_CANDIDATES = Topic("streams.case-candidates", CaseCandidate, "dedup_key",
 CASE_COMMANDS = Topic("streams.case-commands", CaseCommand, "case_id",
                       "open / add reporter / lifecycle event, by case id, for the case-state table",
                       keep_ms=DAY_MS)
+DEVICE_CHECKS = Topic("streams.device-checks", DeviceCheck, "device_id",
+                      "resolved device cases, by device id, for the device's readings to verify", keep_ms=7 * DAY_MS)
 MINUTE_PARTIALS = Topic("streams.minute-partials", MinutePartial, None,
                         "per-source-partition minute counts by minute + district, for the combiner",
                         keep_ms=DAY_MS)
 
-CATALOGUE: tuple[Topic, ...] = (HOTLINE_TICKETS, SENSOR_EVENTS, APP_REPORTS, CASES, INCIDENTS, AGGREGATES,
-                                 ALERTS, DELIVERIES, DEADLETTERS, CASE_CANDIDATES, CASE_COMMANDS, MINUTE_PARTIALS)
+CATALOGUE: tuple[Topic, ...] = (HOTLINE_TICKETS, SENSOR_EVENTS, APP_REPORTS, CASE_EVENTS, CASES, INCIDENTS, AGGREGATES,
+                                 ALERTS, DELIVERIES, DEADLETTERS, CASE_CANDIDATES, CASE_COMMANDS, DEVICE_CHECKS,
+                                 MINUTE_PARTIALS)
 # What the sink stores: everything the streams emit.
 OUTPUT_TOPICS = (CASES, INCIDENTS, AGGREGATES, ALERTS, DELIVERIES, DEADLETTERS)
-SOURCE_TOPICS = (HOTLINE_TICKETS, SENSOR_EVENTS, APP_REPORTS)
-INTERNAL_TOPICS = (CASE_CANDIDATES, CASE_COMMANDS, MINUTE_PARTIALS)
+SOURCE_TOPICS = (HOTLINE_TICKETS, SENSOR_EVENTS, APP_REPORTS, CASE_EVENTS)
+INTERNAL_TOPICS = (CASE_CANDIDATES, CASE_COMMANDS, DEVICE_CHECKS, MINUTE_PARTIALS)
 
 
 def by_name(name: str) -> Topic:

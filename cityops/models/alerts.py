@@ -19,6 +19,8 @@ class AlertRule(StrEnum):
     incident_opened = "incident_opened"
     emergency_case = "emergency_case"
     overdue_case = "overdue_case"
+    accept_overdue = "accept_overdue"
+    false_closure = "false_closure"
     volume_anomaly = "volume_anomaly"
     grafana = "grafana"                 # a Grafana alert rule, forwarded by the pager
 
@@ -30,6 +32,8 @@ class Alert(BaseModel):
     rule: AlertRule
     severity: Severity
     department: str
+    level: str = Field("", description="whose duty officer must act besides the department's: a level (street, "
+                                       "district, city) or supervisor; the pager routes on it")
     dedup_key: str = Field(max_length=160)
     title: str = Field(max_length=200, description="Chinese, for the duty officer")
     detail: str = Field("", max_length=2000)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
@@ -9,6 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 from cityops.models.envelope import DistrictCode, GridCode, Latitude, Longitude, Source, utcnow
 from cityops.models.tickets import ResolutionMode, Satisfaction, TicketStatus
 from cityops.taxonomy import Tier
+
+
+class Discovery(StrEnum):
+    """How the city learnt of the problem: a citizen reported it, or it was found without one (主动发现)."""
+
+    citizen = "citizen"    # 12345, 随手拍
+    patrol = "patrol"      # 网格员巡查
+    sensor = "sensor"      # 感知设备
 
 
 class CaseUpdate(BaseModel):
@@ -48,8 +57,31 @@ class CaseUpdate(BaseModel):
     resolution_mode: ResolutionMode | None = None
     satisfaction: Satisfaction | None = None
     caller_hash: str = Field("", description="keyed hash of the caller's phone: repeat callers stay countable")
+    discovered_by: Discovery = Field(Discovery.citizen, description="citizen, patrol (网格员) or sensor")
+    device_id: str | None = Field(None, max_length=64, description="the device whose alarm opened it")
+    dispatched_at: datetime | None = None
+    accept_due_at: datetime | None = Field(None, description="签收 is due by then once dispatched")
+    accepted_at: datetime | None = None
+    accept_overdue: bool = Field(False, description="not accepted (签收) in time")
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    escalations: int = Field(0, ge=0, description="levels it went up, overdue (超期升级)")
+    false_closures: int = Field(0, ge=0, description="times it was found unresolved after 办结 (虚假办结)")
+    note: str = Field("", description="the latest status note, masked: what the reporter is told")
     duplicate_of: str | None = Field(None, max_length=64, description="the case this report was merged into")
     hot_spot: bool = Field(False, description="same label in the same grid at least 3 times in 7 days")
+
+
+class DeviceCheck(BaseModel):
+    """Internal (streams.device-checks), keyed by device_id: a device's case was resolved; the device's own
+    readings verify it (核查) or find it still wrong (虚假办结)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    device_id: str
+    case_id: str
+    resolved_at: datetime
+    version: int = Field(description="the case's resolved version: a later resolution supersedes this check")
 
 
 class CaseCandidate(BaseModel):
@@ -83,8 +115,8 @@ class AddReporter(BaseModel):
 
 
 class ApplyTicket(BaseModel):
-    """A hotline lifecycle event (dispatched, resolved, return visit …) for the case of its ticket id, with its
-    source offset so a replay applies once. Personal fields and free text are left out."""
+    """A lifecycle event (dispatched, resolved, return visit …) for a case, from a hotline ticket or a case event,
+    with its source topic and offset so a replay applies once. Personal fields are left out."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -92,6 +124,7 @@ class ApplyTicket(BaseModel):
     case_id: str
     event: dict
     source_offset: int
+    source_topic: str = "hotline.tickets"
 
 
 class CaseCommand(RootModel[Annotated[Union[OpenCase, AddReporter, ApplyTicket], Field(discriminator="op")]]):

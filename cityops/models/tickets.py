@@ -11,13 +11,21 @@ from cityops.taxonomy import Tier
 
 
 class TicketStatus(StrEnum):
+    """The closed loop of every case, whatever its source (GB/T 30428.8): 受理 → 派单 → 签收 → 办结 → 核查 /
+    回访 → 结案, or 重办; a department may 退回 a case for re-dispatch."""
+
     created = "created"          # 受理
-    dispatched = "dispatched"    # 派单
+    dispatched = "dispatched"    # 派单 (department and level)
     accepted = "accepted"        # 签收
-    resolved = "resolved"        # 办结
-    return_visit = "return_visit"  # 回访
+    returned = "returned"        # 退回: not this department's, to be dispatched again
+    resolved = "resolved"        # 办结 (with the 721 mode)
+    verified = "verified"        # 核查通过 (a 数字城管 inspector, or the device itself)
+    return_visit = "return_visit"  # 回访 (with the citizen's satisfaction)
     reopened = "reopened"        # 重办
     closed = "closed"            # 结案
+
+
+CaseStatus = TicketStatus
 
 
 class ResolutionMode(StrEnum):
