@@ -27,6 +27,14 @@ class Tier(StrEnum):
         order = list(Tier)
         return order[min(order.index(self) + 1, len(order) - 1)]
 
+    @property
+    def zh(self) -> str:
+        """The level's name as the control room says it."""
+        return LEVEL_NAMES[self]
+
+
+LEVEL_NAMES = {Tier.grid: "网格", Tier.community: "社区", Tier.street: "街道", Tier.district: "区县", Tier.city: "市"}
+
 
 class Category(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True)
