@@ -63,15 +63,26 @@ class Pager:
             f.get(timeout=30)
 
     # -- delivery -----------------------------------------------------------------------------------
-    def targets(self, department: str) -> list[Target]:
-        return [*self.webhooks.get(department, []), *self.webhooks.get("*", [])]
+    def targets(self, alert: Alert) -> list[Target]:
+        """The department's robots; for an alert that names a level (an escalated case, a false closure), also
+        that level's duty officers: "<department>@<level>" and "@<level>" (cityops/data/alerting.yaml); "*"."""
+        keys = [alert.department]
+        if alert.level:
+            keys += [f"{alert.department}@{alert.level}", f"@{alert.level}"]
+        seen, out = set(), []
+        for key in [*keys, "*"]:
+            for hook in self.webhooks.get(key, []):
+                if hook.key not in seen:
+                    seen.add(hook.key)
+                    out.append(hook)
+        return out
 
     def accept(self, alerts: list[Alert]) -> None:
         """Queue each alert for its targets in one ledger transaction (before the offsets are committed) and
         hand the new deliveries to their lanes; an alert for a department without webhooks is given up."""
         items, lanes = [], []
         for alert in alerts:
-            hooks = self.targets(alert.department)
+            hooks = self.targets(alert)
             if not hooks:
                 marker = f"none:{alert.department}"
                 if not self.ledger.finished(alert.alert_id, marker):

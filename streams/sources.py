@@ -9,21 +9,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from cityops.admit import admit
-from cityops.models import AppReport, SensorEvent, TicketEvent
-from cityops.models.cases import ApplyTicket, CaseCandidate
+from cityops.models import AppReport, CaseEvent, Discovery, ReporterRole, SensorEvent, TicketEvent
+from cityops.models.cases import ApplyTicket, CaseCandidate, DeviceCheck
 from cityops.models.deadletters import DeadLetter
 from cityops.models.incidents import Incident
 from cityops.models.sensors import UNITS
 from cityops.models.tickets import TicketStatus
 from cityops.pii import caller_hash, mask_text
 from cityops.taxonomy import Taxonomy
-from cityops.topics import ALERTS, CASE_CANDIDATES, CASE_COMMANDS, DEADLETTERS, INCIDENTS
+from cityops.topics import ALERTS, CASE_CANDIDATES, CASE_COMMANDS, DEADLETTERS, INCIDENTS, SENSOR_EVENTS
 from streams.aggregates.windows import MinuteCounts
 from streams.alerts import rules as alert_rules
 from streams.dispatch import dispatch_tier, due_at
 from streams.placement import Place, Placer
 from streams.sensors import incidents
-from streams.sensors.limits import Limits
+from streams.sensors.limits import VERIFY_HOLD_S, Limits
 from streams.state import KV
 
 Out = tuple[str, bytes | None, bytes]
@@ -57,7 +57,8 @@ class Sources:
         return ev, []
 
     def _draft(self, *, case_id: str, ev, label_of, text: str, address: str | None, place: Place | None,
-               confidence: float, caller: str = "") -> dict:
+               confidence: float, caller: str = "", discovered_by: Discovery = Discovery.citizen,
+               device_id: str | None = None) -> dict:
         """The first version of a case, classified, placed and dispatched (CaseUpdate fields as JSON)."""
         cat = self.taxonomy.by_label(label_of.label)
         received = ev.received_at
@@ -74,7 +75,7 @@ class Sources:
             "label": cat.label, "code": cat.code, "department": cat.department,
             "tier": dispatch_tier(cat).value, "time_limit_minutes": cat.time_limit, "confidence": confidence,
             "due_at": due_at(received, cat.time_limit, self.taxonomy.working_hours, clock=cat.clock).isoformat(),
-            "caller_hash": caller,
+            "caller_hash": caller, "discovered_by": discovered_by.value, "device_id": device_id,
         }
 
     def _candidate(self, draft: dict) -> Out:
@@ -121,8 +122,10 @@ class Sources:
                 c, confidence = _Chosen(cat.label), 1.0
             except KeyError:
                 pass
+        found = Discovery.patrol if ev.reporter_role == ReporterRole.grid_worker else Discovery.citizen
         draft = self._draft(case_id=ev.report_id, ev=ev, label_of=c, text=ev.text, address=ev.address,
-                            place=place, confidence=confidence, caller=caller_hash(ev.reporter_phone, self.pii_key))
+                            place=place, confidence=confidence, caller=caller_hash(ev.reporter_phone, self.pii_key),
+                            discovered_by=found)
         self._count(topic, partition, offset, ev, place, "app", c.label, arrived)
         return [self._candidate(draft)]
 
@@ -136,37 +139,92 @@ class Sources:
         if c is None:
             c = self._sensor_class[ev.kind] = self.classifier.for_sensor(ev.kind)
         self._count(topic, partition, offset, ev, place, "sensor", c.label, arrived)
-        if ev.event == "alert":
-            # A device's own alarm (cover missing, lamp fault) is a case; repeats merge as duplicates.
-            draft = self._draft(case_id=f"S-{ev.event_id}"[:64], ev=ev, label_of=c,
-                                text=f"设备 {ev.device_id} 告警 {ev.alert_code or ''}：{ev.value:g}{UNITS[ev.kind]}",
-                                address=None, place=place, confidence=1.0)
-            return [self._candidate(draft)]
-        return self._reading(ev, place, c, partition, offset)
-
-    def _reading(self, ev: SensorEvent, place: Place | None, c, partition: int, offset: int) -> list[Out]:
         state = self.devices.get(ev.device_id)
         if state is not None and offset <= state.get("off", -1):
             # Applied before a restart. Its changelog write may have reached the broker while the outputs sent
-            # with it did not (SIGKILL before the commit): re-emit them; incidents and alerts keep their ids.
-            return [(t, k.encode(), v.encode()) for off, outs in state.get("sent", []) if off == offset
+            # with it did not (SIGKILL before the commit): re-emit them; incidents, alerts, commands keep their ids.
+            sent = [(t, k.encode(), v.encode()) for off, outs in state.get("sent", []) if off == offset
                     for t, k, v in outs]
+            if sent or ev.event != "alert":
+                return sent
+            outs, verify = [], None   # an alarm's case again: idempotent by its id
+        else:
+            verify = state.get("verify") if state else None
+            outs, verify = self._verified(ev, verify, offset) if verify else ([], None)
+        if ev.event == "alert":
+            if outs:   # the device alarming again reopens its resolved case (虚假办结): no second case
+                return self._save(ev, partition, offset, state, state, outs, verify)
+            # A device's own alarm (cover missing, lamp fault) is a case; repeats merge as duplicates.
+            draft = self._draft(case_id=f"S-{ev.event_id}"[:64], ev=ev, label_of=c,
+                                text=f"设备 {ev.device_id} 告警 {ev.alert_code or ''}：{ev.value:g}{UNITS[ev.kind]}",
+                                address=None, place=place, confidence=1.0, discovered_by=Discovery.sensor,
+                                device_id=ev.device_id)
+            return [self._candidate(draft)]
         k = self.limits.kinds.get(ev.kind)
         bounds = self.limits.bounds(ev.kind, ev.occurred_at) if k else None
-        if bounds is None:
+        new, what = incidents.step(state, ev.occurred_at.timestamp(), ev.value, bounds,
+                                   k.sustain_s if k else 0, k.clear_s if k else 0)
+        if what:
+            outs += self._transition(ev, place, c, new, state, what)
+        if new is state and not outs and verify == (state or {}).get("verify"):
             return []
-        new, what = incidents.step(state, ev.occurred_at.timestamp(), ev.value, bounds, k.sustain_s, k.clear_s)
-        if new is state:
-            return []
-        outs = self._transition(ev, place, c, new, state, what) if what else []
+        return self._save(ev, partition, offset, state, new, outs, verify)
+
+    def check(self, raw: bytes, partition: int) -> None:
+        """A device's case was resolved (streams.device-checks): its next readings verify the repair."""
+        chk = DeviceCheck.model_validate_json(raw)
+        state = self.devices.get(chk.device_id) or {}
+        pending = state.get("verify")
+        if pending and pending["version"] >= chk.version:
+            return   # a replay, or an older resolution
+        self.devices.put(partition, chk.device_id, {**state, "verify": {
+            "case_id": chk.case_id, "version": chk.version, "since": chk.resolved_at.timestamp()}})
+
+    def _verified(self, ev: SensorEvent, verify: dict, offset: int) -> tuple[list[Out], dict | None]:
+        """A device whose case awaits verification: still alarming → the case reopened as a false closure; back
+        to normal for the kind's hold time → 核查通过 and closed. The pending check, or None once decided."""
+        t = ev.occurred_at.timestamp()
+        if t < verify["since"]:
+            return [], verify
+        k = self.limits.kinds.get(ev.kind)
+        bounds = self.limits.bounds(ev.kind, ev.occurred_at)
+        alarming = ev.event == "alert" or (bounds is not None and ev.value >= bounds[0])
+        if not alarming and t - verify["since"] < (k.verify_hold_s if k else VERIFY_HOLD_S):
+            return [], verify
+        cid, version, at = verify["case_id"], verify["version"], ev.occurred_at.isoformat()
+        if alarming:
+            event = {"event_id": f"{cid}-fc{version}"[-64:], "status": "reopened", "false_closure": True,
+                     "occurred_at": at, "received_at": at, "system": "device",
+                     "note": f"设备 {ev.device_id} 办结后仍告警：{ev.value:g}{UNITS[ev.kind]}"}
+        else:
+            event = {"event_id": f"{cid}-ok{version}"[-64:], "status": "verified", "then_closed": True,
+                     "occurred_at": at, "received_at": at, "system": "device", "note": "设备读数恢复正常，核查通过"}
+        cmd = ApplyTicket(case_id=cid, event=event, source_offset=offset, source_topic=SENSOR_EVENTS.name)
+        return [(CASE_COMMANDS.name, cid.encode(), cmd.model_dump_json().encode())], None
+
+    def _save(self, ev: SensorEvent, partition: int, offset: int, state: dict | None, new: dict | None,
+              outs: list[Out], verify: dict | None) -> list[Out]:
+        """The device's new state, remembering this offset's outputs to re-emit them if it is replayed."""
         sent = state.get("sent", []) if state else []
         if outs:
             sent = [*sent, [offset, [[t, k.decode(), v.decode()] for t, k, v in outs]]][-SENT_KEPT:]
-        if new is None and not sent:
+        kept = {key: v for key, v in (new or {}).items() if key not in ("off", "sent", "verify")}
+        if not kept and not sent and verify is None:
             self.devices.delete(partition, ev.device_id)
         else:
-            self.devices.put(partition, ev.device_id, {**(new or {}), "off": offset, "sent": sent})
+            self.devices.put(partition, ev.device_id, {**kept, "off": offset, "sent": sent,
+                                                        **({"verify": verify} if verify else {})})
         return outs
+
+    def case_event(self, raw: bytes, key: bytes | None, topic: str, partition: int, offset: int,
+                   arrived: float | None = None) -> list[Out]:
+        """A status event of any case (case.events): to the case's lifecycle, with its offset."""
+        ev, outs = self._decode(CaseEvent, raw, key, topic, partition, offset)
+        if ev is None:
+            return outs
+        event = ev.model_dump(mode="json", exclude_none=True)
+        cmd = ApplyTicket(case_id=ev.case_id, event=event, source_offset=offset, source_topic=topic)
+        return [(CASE_COMMANDS.name, ev.case_id.encode(), cmd.model_dump_json().encode())]
 
     def _transition(self, ev: SensorEvent, place: Place | None, c, new: dict | None, state: dict | None,
                     what: str) -> list[Out]:

@@ -1,6 +1,7 @@
 """The streams worker: every topic it consumes and every timer it runs, registered here, then Faust runs them.
 
-Sources (each message through its `Sources` method): hotline tickets, app reports, sensor events. The features
+Sources (each message through its `Sources` method): hotline tickets, app reports, sensor events, case events;
+and the device checks of resolved device cases, which the devices' readings verify. The features
 register their own handlers and timers when imported: cases (duplicates, the closed loop, the overdue timer)
 and aggregates (minute counts, the combiner, volume alerts)."""
 from __future__ import annotations
@@ -9,22 +10,25 @@ import gc
 import logging
 import sys
 
-from cityops.topics import APP_REPORTS, HOTLINE_TICKETS, SENSOR_EVENTS
+from cityops.topics import APP_REPORTS, CASE_EVENTS, DEVICE_CHECKS, HOTLINE_TICKETS, SENSOR_EVENTS
 from streams import faults
 from streams.aggregates import handlers as aggregates
 from streams.app import app, settings
 from streams.cases import handlers as cases
 from streams.checkpoint import STATE_WRITE_S
 from streams.overrides import BatchConsumer
-from streams.runtime import source, sources
+from streams.runtime import consume, source, sources
 from streams.sources import Sources
 
 log = logging.getLogger("cityops.streams")
-SOURCES = {HOTLINE_TICKETS: Sources.hotline, APP_REPORTS: Sources.app, SENSOR_EVENTS: Sources.sensor}
+SOURCES = {HOTLINE_TICKETS: Sources.hotline, APP_REPORTS: Sources.app, SENSOR_EVENTS: Sources.sensor,
+           CASE_EVENTS: Sources.case_event}
 FEATURES = (cases, aggregates)   # their handlers and timers register when imported
 
 for _topic, _handle in SOURCES.items():
     source(_topic.name, _handle)
+# Resolved device cases, by device (co-partitioned with sensor.events): the device's readings verify them.
+consume(DEVICE_CHECKS.name, lambda m: sources().check(m.value, m.partition) or [])
 app.timer(STATE_WRITE_S)(app.checkpoint.write_state_tick)
 
 

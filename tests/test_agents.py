@@ -270,9 +270,9 @@ def test_case_clock_rescans_after_reassignment_and_forgets_long_closed_cases():
     assert [c["case_id"] for c in cases] == ["R-1"] and kv.get("THEIRS") is None
 
 
-def test_case_clock_forgets_cases_nothing_can_change_and_tickets_idle_for_months():
-    """App reports and device alerts never get a lifecycle event: once overdue (or never due) and unchanged for
-    the retention they go; a ticket still open stays until it has been idle for `idle_s`."""
+def test_case_clock_forgets_closed_cases_and_any_case_idle_for_months():
+    """Every source's cases get lifecycle events (case.events): a closed case goes once unchanged for the retention;
+    an open one, whatever its source, stays until it has been idle for `idle_s`."""
     kv, t = DictKV(), datetime(2026, 11, 20, 8, tzinfo=timezone.utc)
     clock = CaseClock(retain_s=7 * 86400, idle_s=90 * 86400)
     week_ago = t - timedelta(days=8)
@@ -282,6 +282,7 @@ def test_case_clock_forgets_cases_nothing_can_change_and_tickets_idle_for_months
     kv.put(0, "S-ALERT", case_state("S-ALERT", week_ago, processed=week_ago, source="sensor", overdue=True))
     kv.put(0, "T-OPEN", case_state("T-OPEN", week_ago, processed=week_ago, overdue=True))
     kv.put(0, "T-IDLE", case_state("T-IDLE", t - timedelta(days=95), processed=t - timedelta(days=91), overdue=True))
+    kv.put(0, "APP-CLOSED", case_state("APP-CLOSED", week_ago, "closed", processed=week_ago, source="app"))
     # Lifecycle events of a ticket whose opening never came (dead-lettered) wait as long as an open ticket.
     def waiting(days: int) -> dict:
         ev = {"event_id": f"e{days}", "status": "dispatched", "received_at": (t - timedelta(days=days)).isoformat()}
@@ -291,8 +292,9 @@ def test_case_clock_forgets_cases_nothing_can_change_and_tickets_idle_for_months
     # Co-reporters of a case whose opening never came: idle from the first scan that finds them alone.
     kv.put(0, "A-REPORTERS", {"p": 0, "hl": -1, "reporters": ["A-2"], "pending": []})
     clock.tick(kv, t, lambda p: True, "a")
-    assert sorted(k for k, _ in kv.items()) == ["A-REPORTERS", "APP-NOT-DUE", "APP-RECENT", "T-OPEN", "T-WAITING"]
-    assert clock.deleted == 4
+    assert sorted(k for k, _ in kv.items()) == ["A-REPORTERS", "APP-NOT-DUE", "APP-OVERDUE", "APP-RECENT", "S-ALERT",
+                                                "T-OPEN", "T-WAITING"]
+    assert clock.deleted == 3
     clock.tick(kv, t + timedelta(days=89), lambda p: True, "b")
     assert kv.get("A-REPORTERS") is not None
     clock.tick(kv, t + timedelta(days=91), lambda p: True, "c")

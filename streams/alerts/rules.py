@@ -6,6 +6,7 @@ from datetime import datetime
 
 from cityops.alerting import load_alerting
 from cityops.models.alerts import Alert, AlertRule
+from cityops.taxonomy import Tier
 
 
 def make_alert(rule: AlertRule, dedup_key: str, at: datetime, **fields) -> Alert:
@@ -29,9 +30,30 @@ def emergency_case(case: dict, at: datetime) -> Alert:
 
 
 def overdue_case(case: dict, at: datetime) -> Alert:
-    return make_alert(AlertRule.overdue_case, case["case_id"], at, department=case["department"],
-                      title=f"超期：{case['label']}（{place_text(case)}），已升级至{case['tier']}级",
-                      detail=f"案件 {case['case_id']} 应于 {case.get('due_at')} 前办结，现已超期。",
+    """Each level a case reaches overdue pages that level's duty officer once (Alert.level)."""
+    level = Tier(case["tier"])
+    return make_alert(AlertRule.overdue_case, f"{case['case_id']}:{level}", at, department=case["department"],
+                      level=level.value, title=f"超期：{case['label']}（{place_text(case)}），已升级至{level.zh}级",
+                      detail=f"案件 {case['case_id']} 已超期，第 {case.get('escalations', 1)} 次升级；"
+                             f"现限 {case.get('due_at')} 前办结。",
+                      district_code=case.get("district_code") or "", grid_code=case.get("grid_code") or "",
+                      subject_id=case["case_id"])
+
+
+def accept_overdue(case: dict, at: datetime) -> Alert:
+    return make_alert(AlertRule.accept_overdue, case["case_id"], at, department=case["department"],
+                      title=f"签收超时：{case['label']}（{place_text(case)}）",
+                      detail=f"案件 {case['case_id']} 派至{case['department']}，应于 {case.get('accept_due_at')} 前签收。",
+                      district_code=case.get("district_code") or "", grid_code=case.get("grid_code") or "",
+                      subject_id=case["case_id"])
+
+
+def false_closure(case: dict, at: datetime) -> Alert:
+    """A case found unresolved after 办结 pages the department's supervisor (Alert.level supervisor)."""
+    return make_alert(AlertRule.false_closure, f"{case['case_id']}:{case.get('false_closures', 1)}", at,
+                      department=case["department"], level="supervisor",
+                      title=f"疑似虚假办结：{case['label']}（{place_text(case)}）",
+                      detail=f"案件 {case['case_id']} 已办结，但问题仍在（{case.get('note') or '复核未通过'}），已重办。",
                       district_code=case.get("district_code") or "", grid_code=case.get("grid_code") or "",
                       subject_id=case["case_id"])
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Callable, Hashable
 
 from cityops.models.alerts import Alert
+from cityops.taxonomy import Taxonomy
 from streams.cases import lifecycle
 from streams.state import KV
 
@@ -24,17 +25,14 @@ FULL_EVERY_S = 600.0
 
 
 def due_ts(state: dict) -> float | None:
-    """When this case becomes overdue, if it still can."""
+    """When this case next falls due (签收 or its time limit at its level), if it still can."""
     case = state.get("case")
-    if case is None or case["overdue"] or not case.get("due_at") or case["status"] in lifecycle.DONE:
-        return None
-    return datetime.fromisoformat(case["due_at"]).timestamp()
+    return None if case is None else lifecycle.due(case)
 
 
 def expired(state: dict, now: datetime, retain_s: float = RETAIN_S, idle_s: float = IDLE_S) -> bool:
-    """Closed cases, and cases no lifecycle event reaches (app reports and device alerts: only hotline tickets
-    have one) once they cannot fall due any more, after `retain_s` unchanged; any case after `idle_s`: kept
-    longer, the worker's memory and every recovery from the changelog would grow for as long as the city runs."""
+    """Closed cases after `retain_s` unchanged; any case after `idle_s`: kept longer, the worker's memory and every
+    recovery from the changelog would grow for as long as the city runs."""
     case = state.get("case")
     if case is None:   # lifecycle events or co-reporters waiting for a case's opening (dead-lettered, say): idle
         # since the newest event, or since a scan first found co-reporters alone (their commands carry no time)
@@ -43,8 +41,7 @@ def expired(state: dict, now: datetime, retain_s: float = RETAIN_S, idle_s: floa
             waited.append(datetime.fromisoformat(state["since"]).timestamp())
         return bool(waited) and now.timestamp() - max(waited) > idle_s
     idle = now.timestamp() - datetime.fromisoformat(case["processed_at"]).timestamp()
-    final = case["status"] == "closed" or (case["source"] != "hotline" and due_ts(state) is None)
-    return idle > (retain_s if final else idle_s)
+    return idle > (retain_s if case["status"] == "closed" else idle_s)
 
 
 class CaseClock:
@@ -61,9 +58,9 @@ class CaseClock:
         if due is not None:
             heapq.heappush(self.heap, (due, cid))
 
-    def tick(self, kv: KV, now: datetime, owned: Callable[[int], bool], assignment: Hashable
-             ) -> tuple[list[dict], list[Alert]]:
-        """Cases made overdue now (escalated versions) and their alerts; writes the new states."""
+    def tick(self, kv: KV, now: datetime, owned: Callable[[int], bool], assignment: Hashable,
+             tax: Taxonomy | None = None) -> tuple[list[dict], list[Alert]]:
+        """Cases fallen due now (accept overdue, escalated versions) and their alerts; writes the new states."""
         t = now.timestamp()
         if assignment != self.assignment or self.scanned_at is None or t - self.scanned_at >= self.full_every_s:
             self._full_scan(kv, now, owned)
@@ -74,9 +71,10 @@ class CaseClock:
             state = kv.get(cid)
             if state is None or state.get("p") is None or not owned(state["p"]):
                 continue
-            new, c, a = lifecycle.check_overdue(state, now)
+            new, c, a = lifecycle.check_overdue(state, now, tax)
             if c:
                 kv.put(state["p"], cid, new)
+                self.note(cid, new)   # its next deadline: the next level's, or its time limit after 签收
                 cases += c
                 alerts += a
         return cases, alerts

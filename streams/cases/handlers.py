@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 
 import orjson
 
-from cityops.models.cases import AddReporter, ApplyTicket, CaseCandidate, CaseCommand, OpenCase
+from cityops.models.cases import AddReporter, ApplyTicket, CaseCandidate, CaseCommand, DeviceCheck, OpenCase
 from cityops.taxonomy import load_taxonomy
-from cityops.topics import CASE_CANDIDATES, CASE_COMMANDS, CASES
+from cityops.topics import CASE_CANDIDATES, CASE_COMMANDS, CASES, DEVICE_CHECKS
 from streams.app import app
 from streams.cases import dedup as dedup_logic
 from streams.cases import lifecycle
@@ -52,12 +52,21 @@ def command(kv, value: bytes, partition: int, tax) -> list:
         case AddReporter():
             new, cases = lifecycle.add_reporter(state, cmd.reporter, partition, tax)
         case ApplyTicket():
-            new, cases, alerts = lifecycle.apply_ticket(state, cmd.event, cmd.source_offset, tax)
+            new, cases, alerts = lifecycle.apply_ticket(state, cmd.event, cmd.source_offset, tax, cmd.source_topic)
     if new is not state:
         new = {**new, "p": partition}
         kv.put(partition, cid, new)
         clock.note(cid, new)
-    return [case_out(c) for c in cases] + [alert_out(a) for a in alerts]
+    return [case_out(c) for c in cases] + [alert_out(a) for a in alerts] + [
+        check_out(c) for c in cases if c["status"] == "resolved" and c.get("device_id")]
+
+
+def check_out(case: dict):
+    """A device's case resolved: the device's own readings are to verify it (sent again on a replay: the device
+    side keeps the newest check per case version)."""
+    chk = DeviceCheck(device_id=case["device_id"], case_id=case["case_id"], resolved_at=case["resolved_at"],
+                      version=case["version"])
+    return DEVICE_CHECKS.name, chk.device_id.encode(), chk.model_dump_json().encode()
 
 
 consume(CASE_CANDIDATES.name, lambda m: decide(dedup_kv, m.value, m.partition))

@@ -14,6 +14,7 @@ from cityops.models.sensors import SensorKind
 
 DEFAULT_PATH = Path(__file__).parents[2] / "cityops" / "data" / "sensors.yaml"
 TZ = ZoneInfo("Asia/Shanghai")
+VERIFY_HOLD_S = 1800   # a repaired device reads normal this long before its case is verified (核查)
 
 
 class KindLimit(BaseModel):
@@ -25,6 +26,7 @@ class KindLimit(BaseModel):
     clear_margin: float | None = None
     sustain_s: int = Field(0, ge=0)
     clear_s: int = Field(0, ge=0)
+    verify_hold_s: int = Field(VERIFY_HOLD_S, ge=0, description="readings normal this long after a repair verify it")
 
     @model_validator(mode="after")
     def _band(self):
