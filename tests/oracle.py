@@ -63,7 +63,8 @@ def expected(bootstrap: str):
                  counts=MinuteCounts(kv), devices=DictKV(), limits=load_limits(), pii_key="x")
     cases, status, dead = set(), {}, 0
     for t in SOURCE_TOPICS:
-        handle = {"hotline.tickets": run.hotline, "app.reports": run.app, "sensor.events": run.sensor}[t.name]
+        handle = {"hotline.tickets": run.hotline, "app.reports": run.app, "sensor.events": run.sensor,
+                  "case.events": run.case_event}[t.name]
         for m in sorted(read_all(bootstrap, t.name), key=lambda m: (m.partition, m.offset)):
             for topic, key, value in handle(m.value, m.key, m.topic, m.partition, m.offset, m.timestamp / 1000):
                 if topic == "streams.case-candidates":
