@@ -140,6 +140,10 @@ RAW_TICKETS = Table("raw_tickets", topics.HOTLINE_TICKETS, masked=_TEXT, identit
 RAW_SENSOR_EVENTS = Table("sensor_events", topics.SENSOR_EVENTS, identity=_EVENT)
 RAW_APP_REPORTS = Table("raw_app_reports", topics.APP_REPORTS, masked=_TEXT | {"photo_url"}, identity=_EVENT,
                         hashed={"reporter_phone": "reporter_hash"})
+# Status events of any case as the case-handling systems sent them: the note is free text a department wrote,
+# the photo URL may carry a query string.
+RAW_CASE_EVENTS = Table("raw_case_events", topics.CASE_EVENTS, masked=frozenset({"note", "photo_url"}),
+                        identity=_EVENT)
 # Case text is masked by the streams already; masking again is idempotent and guards against a stage's bug.
 CASE_CURRENT = Table("case_current", topics.CASES, month=None, masked=frozenset({"text", "address"}))
 # A restarted streams worker re-emits the case versions it replays (streams/cases/lifecycle.py).
@@ -154,8 +158,8 @@ DEAD_LETTERS = Table("dead_letters", topics.DEADLETTERS, month="failed_at", mask
                      masked_b64=frozenset({"payload_b64", "key_b64"}),
                      meta={"kafka_topic": "LowCardinality(String)", **META})
 
-TABLES: tuple[Table, ...] = (RAW_TICKETS, RAW_SENSOR_EVENTS, RAW_APP_REPORTS, CASE_CURRENT, CASE_HISTORY,
-                             INCIDENTS, MINUTE_COUNTS, ALERTS, DELIVERIES, DEAD_LETTERS)
+TABLES: tuple[Table, ...] = (RAW_TICKETS, RAW_SENSOR_EVENTS, RAW_APP_REPORTS, RAW_CASE_EVENTS, CASE_CURRENT,
+                             CASE_HISTORY, INCIDENTS, MINUTE_COUNTS, ALERTS, DELIVERIES, DEAD_LETTERS)
 
 
 def tables_of(topic_name: str) -> tuple[Table, ...]:
