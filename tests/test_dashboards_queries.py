@@ -6,7 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from cityops.models.tickets import TicketStatus
 from cityops.settings import Settings
+from cityops.taxonomy import Tier
 from dashboards import alerting
 from dashboards.macros import ALL, MacroError, QueryContext, expand
 from dashboards.panels import PANELS, Kind
@@ -151,33 +153,66 @@ def test_wecom_and_dingtalk_only_where_configured():
 
 
 def test_open_cases_table_agrees_with_the_newest_version_of_every_case(warehouse):
-    """case_open (what the open-case panels and rules read) = the cases whose newest version is not done."""
-    done = "('resolved', 'return_visit', 'closed')"
+    """case_open (what the open-case panels and rules read) = the cases whose newest version is not done and that
+    were not merged into another case."""
+    done = "('resolved', 'verified', 'return_visit', 'closed')"
     want = warehouse.query(f"SELECT count(), countIf(overdue OR due_at < now64(3)) FROM case_current FINAL "
-                           f"WHERE status NOT IN {done}").result_rows[0]
+                           f"WHERE status NOT IN {done} AND duplicate_of = ''").result_rows[0]
     got = warehouse.query("SELECT count(), countIf(overdue OR due_at < now64(3)) FROM case_open FINAL").result_rows[0]
     assert got == want and want[0] > 0
 
 
-def test_a_done_case_leaves_case_open_at_cleanup_and_comes_back_when_reopened(empty):
-    cols = "case_id, version, event_id, source, status, occurred_at, received_at, label, code, department, tier, " \
-           "time_limit_minutes, confidence, kafka_partition, kafka_offset"
+def test_simulated_cases_come_every_way_and_go_every_step_at_every_level(warehouse):
+    """The simulated city exercises every panel: each source and discovery channel, each status, each level."""
+    def values(column: str) -> set:
+        return {r[0] for r in warehouse.query(f"SELECT DISTINCT {column} FROM case_history").result_rows}
 
-    def version(v: int, status: str) -> None:
-        empty.command(f"INSERT INTO case_history ({cols}) VALUES ('OPEN-T1', {v}, 'e{v}', 'hotline', '{status}', "
-                          f"now64(3), now64(3), '占道经营', '0101', '城管执法', 'grid', 60, 0.9, 0, {v})")
+    assert values("(source, discovered_by)") == {("hotline", "citizen"), ("app", "citizen"), ("app", "patrol"),
+                                                 ("sensor", "sensor")}
+    assert values("status") == {s.value for s in TicketStatus}
+    assert values("tier") == {t.value for t in Tier}
+    sensor = warehouse.query("SELECT countIf(device_id = ''), countIf(false_closures > 0) FROM case_current FINAL "
+                             "WHERE source = 'sensor'").result_rows[0]
+    assert sensor[0] == 0 and sensor[1] > 0
+    steps = warehouse.query("SELECT countIf(accepted_at < dispatched_at), countIf(accepted_at IS NOT NULL), "
+                            "countIf(closed_at IS NOT NULL), countIf(escalations > 0) FROM case_current FINAL").result_rows[0]
+    assert steps[0] == 0 and all(steps[1:])
+    events = warehouse.query("SELECT countIf(case_id LIKE 'T%'), count() FROM raw_case_events").result_rows[0]
+    assert events[0] == 0 and events[1] > 0     # 12345 tickets bring their own status events
+
+
+def _case(client, case_id: str, version: int, status: str, **columns) -> None:
+    """One case version, as the sink stores it (the views fill case_open and the rollups)."""
+    values = {"case_id": case_id, "version": version, "event_id": f"{case_id}-{version}", "source": "hotline",
+              "status": status, "label": "占道经营", "code": "0101", "department": "城管执法", "tier": "grid",
+              "time_limit_minutes": 60, "confidence": 0.9, "kafka_partition": 0, "kafka_offset": version} | columns
+    literal = {str: lambda v: v if v.startswith("now64") else f"'{v}'", bool: lambda v: str(v).lower()}
+    client.command(f"INSERT INTO case_history ({', '.join(values)}) VALUES ({', '.join(literal.get(type(v), str)(v) for v in values.values())})")
+
+
+@pytest.mark.parametrize("done", ["resolved", "verified", "return_visit", "closed"])
+def test_a_done_case_leaves_case_open_at_cleanup_and_comes_back_when_reopened(stack_env, done):
+    empty = sim_database(f"dash_done_{done}", 0)
 
     def rows() -> list:
         return empty.query("SELECT version, status FROM case_open FINAL WHERE case_id = 'OPEN-T1'").result_rows
 
-    version(1, "created")
+    _case(empty, "OPEN-T1", 1, "created", occurred_at="now64(3)", received_at="now64(3)")
     assert rows() == [(1, "created")]
-    version(2, "resolved")
+    _case(empty, "OPEN-T1", 2, done, occurred_at="now64(3)", received_at="now64(3)")
     assert rows() == []
     empty.command("OPTIMIZE TABLE case_open FINAL CLEANUP")   # what the forced merges do after a minute
     assert empty.query("SELECT count() FROM case_open WHERE case_id = 'OPEN-T1'").result_rows == [(0,)]
-    version(3, "reopened")
+    _case(empty, "OPEN-T1", 3, "reopened", occurred_at="now64(3)", received_at="now64(3)")
     assert rows() == [(3, "reopened")]
+
+
+def test_a_report_merged_into_another_case_is_not_an_open_case(empty):
+    """Its primary is dispatched and worked; the merged report would otherwise wait in `created` for ever."""
+    _case(empty, "MERGED-R2", 1, "created", occurred_at="now64(3)", received_at="now64(3)", source="app",
+          duplicate_of="MERGED-R1")
+    _case(empty, "MERGED-R1", 1, "created", occurred_at="now64(3)", received_at="now64(3)", source="app")
+    assert empty.query("SELECT case_id FROM case_open FINAL").result_rows == [("MERGED-R1",)]
 
 
 def test_hot_spots_count_the_days_and_cases_of_the_last_30_days(empty):
@@ -217,3 +252,4 @@ def test_the_stall_rule_fires_while_tickets_wait_and_no_case_is_processed(stack_
                "VALUES ('C-1', 1, 'stall-1', now64(3) - INTERVAL 8 MINUTE, now64(3) - INTERVAL 7 MINUTE, "
                "now64(3) - INTERVAL 1 MINUTE)")
     assert value() == 0                     # the worker is moving (if slowly)
+
