@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from cityops.taxonomy import load_taxonomy
 from dashboards import clickhouse as ch
-from dashboards.panels import LATE, OPEN_CASES, SOURCE_DEAD_LETTERS
+from dashboards.panels import ACCEPT_LATE, LATE, OPEN_CASES, SOURCE_ACCEPTED, SOURCE_DEAD_LETTERS
 
 FOLDER_UID = "cityops"
 FOLDER_TITLE = "城市运行"
@@ -67,14 +67,23 @@ FROM incidents FINAL
 WHERE state = 'open'
 GROUP BY department""", above=0, pending="1m", severity="critical",
              summary="{{ $labels.department }} 辖内有 {{ $values.B }} 起设备读数持续超限（井盖、积水、油烟等），请立即处置"),
+    # Waiting for a dispatch: just received, or returned by a department (退回). Every rule counts states a
+    # person can end (dispatch, accept, resolve): a count of what merely happened would fire until it ages out.
     AlertDef("emergency_undispatched", "紧急案件未派单", f"""
 SELECT now() AS time, department, toFloat64(count()) AS value
 FROM {OPEN_CASES}
-WHERE status = 'created' AND label IN ({{emergency}}) AND received_at < now64(3) - INTERVAL 10 MINUTE
+WHERE status IN ('created', 'returned') AND label IN ({{emergency}}) AND received_at < now64(3) - INTERVAL 10 MINUTE
 GROUP BY department""", above=0, pending="0s", severity="critical",
-             summary="{{ $labels.department }} 有 {{ $values.B }} 件紧急案件（积水、塌陷、井盖）受理超过 10 分钟仍未派单"),
+             summary="{{ $labels.department }} 有 {{ $values.B }} 件紧急案件（积水、塌陷、井盖）受理或退回超过 10 分钟仍未派单"),
+    AlertDef("accept_overdue", "部门签收超时", f"""
+SELECT now() AS time, department, toFloat64(count()) AS value
+FROM {OPEN_CASES}
+WHERE {ACCEPT_LATE}
+GROUP BY department""", above=0, pending="5m", severity="warning",
+             summary="{{ $labels.department }} 有 {{ $values.B }} 件已派单案件超过签收时限仍未签收：请签收，不属本部门的请退回"),
     # A stalled worker: events arrive (the sink stores them without it) but no case is processed, which a quiet
-    # night never looks like; only the last day is read, as the tables are ordered by event time.
+    # night never looks like; only the last day is read, as the tables are ordered by event time. Case status
+    # events are left out: one the lifecycle refuses (a step out of order) changes no case, and must not page.
     AlertDef("processing_stalled", "案件处理中断", f"""
 WITH ({_RECEIVED_5_TO_10_MIN_AGO.format(table="raw_tickets")}) + ({_RECEIVED_5_TO_10_MIN_AGO.format(table="raw_app_reports")})
      AS waiting,
@@ -85,7 +94,7 @@ SELECT now() AS time, toFloat64(if(processed = 0, waiting, 0)) AS value""", abov
              summary="{{ $values.B }} 条热线工单和随手拍已入库 5 分钟以上，但 10 分钟内没有任何案件被处理：检查流处理 worker（cityops worker）是否卡住"),
     AlertDef("dead_letter_rate", "死信率过高", f"""
 WITH ({SOURCE_DEAD_LETTERS}) AS dead,
-     (SELECT sum(events) FROM events_per_minute WHERE $__timeFilter(minute)) AS accepted
+     {SOURCE_ACCEPTED} AS accepted
 SELECT now() AS time, dead / greatest(dead + accepted, 1) AS value""", above=0.01, pending="5m",
              severity="warning", department=OPS,
              summary="近 10 分钟 {{ $values.B }} 的消息进入死信（阈值 1%）：检查生产端格式与 schema 版本"),

@@ -5,13 +5,16 @@ SQL is written for grafana-clickhouse-datasource: plugin macros (`$__timeFilter(
 `$__conditionalAll(cond, $var)` …) and the dashboard variables `${district}` / `${street}` (single value or All).
 `{{district_name(col)}}` / `{{street_name(col)}}` are filled in at build time with the registry's names.
 Panels read the rollups (case_daily, events_per_minute, hotspot_monthly) where they can; the
-current-state ones read small ReplacingMergeTree tables with FINAL (open cases: case_open; incidents)."""
+current-state ones read small ReplacingMergeTree tables with FINAL (open cases: case_open; incidents).
+Levels, sources and discovery channels are stored as codes and named here, in Chinese."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from cityops.models.cases import Discovery
+from cityops.taxonomy import LEVEL_NAMES, Tier
 from cityops.topics import SOURCE_TOPICS
 from dashboards.units import Units, transform
 
@@ -63,9 +66,29 @@ STREET = "$__conditionalAll(street_code = '${street}', $street)"
 PLACE = f"{DISTRICT} AND {STREET}"
 TODAY = "day = toDate(now(), 'Asia/Shanghai')"
 IN_RANGE_DAYS = "day BETWEEN toDate($__fromTime, 'Asia/Shanghai') AND toDate($__toTime, 'Asia/Shanghai')"
-# Cases still waiting for someone: case_open (migration 0004) holds them; FINAL drops the ones done since.
+# Cases still waiting for someone: case_open (migrations 0004, 0008) holds them; FINAL drops the ones done since
+# (resolved, verified, return visit, closed) and reports merged into another case.
 OPEN_CASES = "case_open FINAL"
 LATE = "(overdue OR due_at < now64(3))"
+# Dispatched and not accepted (签收) by its deadline: flagged by the streams, or due already and not flagged yet.
+ACCEPT_LATE = "(status = 'dispatched' AND (accept_overdue OR accept_due_at < now64(3)))"
+LEVELS = tuple(t.value for t in Tier)
+
+
+def _named(column: str, names: dict[str, str], blank: str) -> str:
+    """SQL naming a code column; an unknown code shows as itself, '' as `blank`."""
+    codes, shown = [*names, ""], [*names.values(), blank]
+    return f"transform({column}, [{', '.join(map(repr, codes))}], [{', '.join(map(repr, shown))}], {column})"
+
+
+LEVEL_NAME = _named("tier", {t.value: n for t, n in LEVEL_NAMES.items()}, "未定级")
+# Whose duty officer an alert calls besides the department's: a level, or the department's supervisor (督办).
+ALERT_LEVEL_NAME = _named("level", {**{t.value: n for t, n in LEVEL_NAMES.items()}, "supervisor": "督办"}, "")
+DISCOVERY_NAME = _named("discovered_by", {Discovery.citizen.value: "市民", Discovery.patrol.value: "网格员主动发现",
+                                          Discovery.sensor.value: "感知设备"}, "未记录")
+# The ways a case comes in, in the order the cockpit lists them: (source, discovery channel).
+CHANNELS = (("hotline", "citizen"), ("app", "citizen"), ("app", "patrol"), ("sensor", "sensor"))
+LEVEL_COUNTS = ",\n       ".join(f"countIf(tier = '{t}') AS tier_{t}" for t in LEVELS)
 # Days with new cases and the cases since `since` (a WITH alias), from hotspot_monthly's rows of ≤ 2 months:
 # the older month counts from since's day on (its day bits shifted, its day counts sliced), later ones whole.
 HOTSPOT_DAYS = ("bitCount(bitAnd(groupBitOrIf(day_bits, month = toStartOfMonth(since)), "
@@ -77,7 +100,12 @@ HOTSPOT_CASES = ("sum(arraySum(arraySlice([" + ", ".join(f"d{d:02}" for d in ran
 # could not store is a bug of ours, not bad input, and would inflate the rate the producers are judged by).
 SOURCE_DEAD_LETTERS = ("SELECT count() FROM dead_letters WHERE $__timeFilter(failed_at) AND topic IN ("
                        + ", ".join(f"'{t.name}'" for t in SOURCE_TOPICS) + ")")
+# Source messages stored: the events the rollup counts, and the case status events (few, read from their table).
+SOURCE_ACCEPTED = ("(SELECT sum(events) FROM events_per_minute WHERE $__timeFilter(minute)) "
+                   "+ (SELECT count() FROM raw_case_events WHERE $__timeFilter(occurred_at))")
 SOURCE_NAME = "transform(source, ['hotline', 'sensor', 'app'], ['12345热线', '感知设备', '随手拍'], source)"
+# A case's way in, in one name: 12345热线·市民, 随手拍·网格员主动发现, 感知设备 (a device's source says it all).
+CHANNEL_NAME = f"if(source = discovered_by, {SOURCE_NAME}, concat({SOURCE_NAME}, '·', {DISCOVERY_NAME}))"
 
 
 def _count_today(key: str, title: str, where: str, description: str) -> PanelDef:
@@ -88,7 +116,8 @@ WHERE {TODAY} AND {where} AND {PLACE}""", unit="suffix:件", description=descrip
 
 
 PANELS: tuple[PanelDef, ...] = (
-    _count_today("received_today", "今日受理", "opened = 1", "今天新立案件（热线工单与随手拍），含合并前的每一件"),
+    _count_today("received_today", "今日受理", "opened = 1",
+                 "今天新立案件（12345热线、随手拍、网格员上报与感知设备告警），含合并前的每一件"),
     _count_today("dispatched_today", "今日派单", "status = 'dispatched'", "今天的派单次数（含升级后的再派单）"),
     _count_today("resolved_today", "今日办结", "status = 'resolved'", "今天办结的案件"),
     PanelDef("overdue_open", "当前超期", Kind.stat, f"""
@@ -114,10 +143,10 @@ WHERE state = 'open' AND {PLACE}""", unit="suffix:起", thresholds=BAD_WHEN_ANY,
              description="设备读数持续超限形成、尚未恢复的事件（井盖、积水、油烟、噪声…）"),
     PanelDef("dead_letter_rate", "死信率", Kind.stat, f"""
 WITH ({SOURCE_DEAD_LETTERS}) AS dead,
-     (SELECT sum(events) FROM events_per_minute WHERE $__timeFilter(minute)) AS accepted
+     {SOURCE_ACCEPTED} AS accepted
 SELECT dead / greatest(dead + accepted, 1) AS value""", unit="percentunit", decimals=2,
              thresholds=((None, "green"), (0.001, "orange"), (0.01, "red")), size=(3, 4), in_district=False,
-             description="所选时段内无法接收的来源消息（热线、感知、随手拍）占全部来源消息的比例；原始消息保存在死信主题，可排查重放"),
+             description="所选时段内无法接收的来源消息（热线、感知、随手拍、案件状态事件）占全部来源消息的比例；原始消息保存在死信主题，可排查重放"),
     PanelDef("events_per_minute", "每分钟事件数（按来源）", Kind.timeseries, f"""
 SELECT toStartOfInterval(minute, INTERVAL greatest($__interval_s, 60) second) AS time,
        {SOURCE_NAME} AS source_name,
@@ -134,6 +163,36 @@ WHERE status = 'resolved' AND resolution_mode != '' AND {IN_RANGE_DAYS} AND {PLA
 GROUP BY mode
 ORDER BY mode""", unit="suffix:件", size=(8, 8),
              description="办结方式占比：服务 70%、管理 20%、执法 10% 为目标"),
+    PanelDef("open_by_level", "在办与超期（按层级）", Kind.table, f"""
+SELECT {LEVEL_NAME} AS level, open_cases, late, accept_late
+FROM (SELECT arrayJoin({list(LEVELS)}) AS tier) AS levels
+LEFT JOIN (
+    SELECT tier, count() AS open_cases, countIf({LATE}) AS late, countIf({ACCEPT_LATE}) AS accept_late
+    FROM {OPEN_CASES}
+    WHERE {PLACE}
+    GROUP BY tier
+) AS open USING (tier)
+ORDER BY indexOf({list(LEVELS)}, tier)""", size=(8, 8),
+             description="未办结案件所在的处置层级（网格/社区/街道/区县/市，超期每次升一级）；超期为已过办理时限，签收超时为派单后未按时签收"),
+    PanelDef("open_by_channel", "在办与超期（按来源与发现方式）", Kind.table, f"""
+SELECT {SOURCE_NAME} AS source_name, {DISCOVERY_NAME} AS discovery, open_cases, late
+FROM (SELECT arrayJoin({list(CHANNELS)}) AS channel, channel.1 AS source, channel.2 AS discovered_by) AS channels
+FULL JOIN (
+    SELECT source, discovered_by, count() AS open_cases, countIf({LATE}) AS late
+    FROM {OPEN_CASES}
+    WHERE {PLACE}
+    GROUP BY source, discovered_by
+) AS open USING (source, discovered_by)
+ORDER BY indexOf({list(CHANNELS)}, (source, discovered_by)) = 0, indexOf({list(CHANNELS)}, (source, discovered_by))""",
+             size=(8, 8),
+             description="未办结案件按来源（12345热线、随手拍、感知设备）与发现方式（市民反映、网格员主动发现、感知设备发现）"),
+    PanelDef("received_by_channel", "受理来源与发现方式", Kind.piechart, f"""
+SELECT {CHANNEL_NAME} AS channel, sum(updates) AS cases
+FROM case_daily
+WHERE opened = 1 AND {IN_RANGE_DAYS} AND {PLACE}
+GROUP BY source, discovered_by
+ORDER BY cases DESC""", unit="suffix:件", size=(8, 8),
+             description="所选时段内新立案件：市民反映（12345热线、随手拍）、网格员主动发现、感知设备发现各占多少"),
     PanelDef("events_map", "事件分布一张图", Kind.geomap, f"""
 SELECT grid_code, {{{{street_name(street_code)}}}} AS street, avg(lat) AS latitude, avg(lon) AS longitude, count() AS cases
 FROM case_history
@@ -177,24 +236,23 @@ ORDER BY cases DESC
 LIMIT 10""", unit="suffix:件", size=(8, 10), description="按小类统计的新立案件（GB/T 30428.2 部件/事件）"),
     PanelDef("open_by_department", "各部门在办案件（按层级）", Kind.table, f"""
 SELECT department,
-       countIf(tier = 'grid') AS tier_grid,
-       countIf(tier = 'community') AS tier_community,
-       countIf(tier = 'street') AS tier_street,
+       {LEVEL_COUNTS},
        count() AS total,
-       countIf({LATE}) AS late
+       countIf({LATE}) AS late,
+       countIf({ACCEPT_LATE}) AS accept_late
 FROM {OPEN_CASES}
 WHERE {PLACE}
 GROUP BY department
 ORDER BY total DESC""", size=(12, 10),
-             description="未办结案件按责任部门与处置层级（网格/社区/街道）；超期列为已过时限的件数"),
+             description="未办结案件按责任部门与处置层级（网格/社区/街道/区县/市）；超期为已过办理时限，签收超时为派单后未按时签收"),
     PanelDef("alert_feed", "实时告警", Kind.table, f"""
 SELECT raised_at,
        transform(severity, ['critical', 'warning', 'info'], ['紧急', '警告', '提示'], severity) AS severity_name,
-       department, title, {{{{district_name(district_code)}}}} AS district
+       department, {ALERT_LEVEL_NAME} AS level_name, title, {{{{district_name(district_code)}}}} AS district
 FROM alerts FINAL
 WHERE $__timeFilter(raised_at) AND {DISTRICT}
 ORDER BY raised_at DESC
-LIMIT 50""", size=(12, 10), description="推送给各部门的最新告警（已去重）"),
+LIMIT 50""", size=(12, 10), description="推送给各部门的最新告警（已去重）；层级为同时通知的值班层级（超期升级到的层级，或虚假办结的督办）"),
     PanelDef("hotspots", "问题多发点位（近30日）", Kind.table, f"""
 WITH toDate(now(), 'Asia/Shanghai') - 29 AS since
 SELECT grid_code, {{{{street_name(grid_street)}}}} AS street, label, days, cases
@@ -215,8 +273,10 @@ ORDER BY days DESC, cases DESC""", size=(24, 10),
 HEADERS: dict[str, str] = {
     "source_name": "来源", "events": "事件数", "mode": "办结方式", "cases": "件数", "grid_code": "网格",
     "street": "街道", "district": "区县", "device_id": "监测点", "peak_mg_m3": "峰值浓度", "label": "问题类型",
-    "department": "部门", "tier_grid": "网格级", "tier_community": "社区级", "tier_street": "街道级", "total": "合计", "late": "超期",
-    "raised_at": "时间", "severity_name": "级别", "title": "告警", "days": "发生天数", "latitude": "纬度", "longitude": "经度",
+    "department": "部门", **{f"tier_{t.value}": f"{n}级" for t, n in LEVEL_NAMES.items()}, "total": "合计",
+    "late": "超期", "accept_late": "签收超时", "open_cases": "在办", "level": "层级", "discovery": "发现方式",
+    "channel": "来源", "level_name": "层级", "raised_at": "时间", "severity_name": "级别", "title": "告警",
+    "days": "发生天数", "latitude": "纬度", "longitude": "经度",
 }
 
 

@@ -34,6 +34,16 @@ def test_render_shows_every_terminal_panel(client):
 
 
 @pytest.mark.integration
+def test_render_names_every_level_and_way_in(client):
+    """Open cases at each of the five levels, and by how they came in, in the control room's words."""
+    text = _text(cockpit.render(client))
+    for words in ("网格级", "社区级", "街道级", "区县级", "市级", "签收超时", "区县", "市民", "网格员主动发现",
+                  "随手拍·网格员主动发现"):
+        assert words in text, words
+    assert "未记录" not in text and "未定级" not in text
+
+
+@pytest.mark.integration
 def test_render_for_one_district(client):
     text = _text(cockpit.render(client, QueryContext.last(cockpit.SPAN, district="370304", street=ALL)))
     assert "博山区" in text

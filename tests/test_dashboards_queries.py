@@ -11,7 +11,7 @@ from cityops.settings import Settings
 from cityops.taxonomy import Tier
 from dashboards import alerting
 from dashboards.macros import ALL, MacroError, QueryContext, expand
-from dashboards.panels import PANELS, Kind
+from dashboards.panels import HEADERS, PANELS, Kind, by_key
 from dashboards.units import Units
 from tests.simulated import sim_database
 
@@ -253,3 +253,82 @@ def test_the_stall_rule_fires_while_tickets_wait_and_no_case_is_processed(stack_
                "now64(3) - INTERVAL 1 MINUTE)")
     assert value() == 0                     # the worker is moving (if slowly)
 
+
+def _panel_rows(client, key: str, **variables) -> list[tuple]:
+    ctx = QueryContext.last(timedelta(days=30), **({"district": ALL, "street": ALL} | variables))
+    return client.query(expand(by_key(key).render(Units.of(Settings())), ctx)).result_rows
+
+
+@pytest.mark.integration
+def test_open_cases_per_level_name_all_five_levels(warehouse):
+    rows = _panel_rows(warehouse, "open_by_level")
+    assert [r[0] for r in rows] == ["网格", "社区", "街道", "区县", "市"]
+    total, late = warehouse.query("SELECT count(), countIf(overdue OR due_at < now64(3)) FROM case_open FINAL").result_rows[0]
+    assert sum(r[1] for r in rows) == total and sum(r[2] for r in rows) == late
+    assert all(r[1] for r in rows), "every level holds open cases in the simulated city"
+
+
+@pytest.mark.integration
+def test_open_cases_per_source_and_discovery_channel(warehouse):
+    rows = _panel_rows(warehouse, "open_by_channel")
+    assert [r[:2] for r in rows] == [("12345热线", "市民"), ("随手拍", "市民"), ("随手拍", "网格员主动发现"),
+                                     ("感知设备", "感知设备")]
+    assert sum(r[2] for r in rows) == warehouse.query("SELECT count() FROM case_open FINAL").result_rows[0][0]
+    received = {r[0] for r in _panel_rows(warehouse, "received_by_channel")}
+    assert received == {"12345热线·市民", "随手拍·市民", "随手拍·网格员主动发现", "感知设备"}
+
+
+@pytest.mark.integration
+def test_department_table_has_a_column_per_level(warehouse):
+    sql = expand(by_key("open_by_department").render(Units.of(Settings())),
+                 QueryContext.last(timedelta(hours=6), district=ALL, street=ALL))
+    result = warehouse.query(sql)
+    levels = [f"tier_{t.value}" for t in Tier]
+    assert list(result.column_names)[1:6] == levels and all(HEADERS[c] for c in levels)
+    assert all(sum(r[1:6]) == r[6] for r in result.result_rows)
+
+
+def _rule_value(client, key: str) -> dict[str, float]:
+    rule = next(r for r in alerting.RULES if r.key == key)
+    rows = client.query(expand(alerting.rule_sql(rule), QueryContext.last(timedelta(seconds=rule.window_s)))).result_rows
+    return {r[1]: r[2] for r in rows}
+
+
+def test_the_emergency_rule_counts_only_emergencies_waiting_for_dispatch(empty):
+    """Received or returned (退回) over 10 minutes ago and not dispatched since: a state dispatching ends."""
+    ago = "now64(3) - INTERVAL 20 MINUTE"
+    flood = {"label": "道路积水", "code": "0601", "department": "水务", "occurred_at": ago, "received_at": ago}
+    _case(empty, "EMERG-1", 1, "created", **flood)
+    _case(empty, "EMERG-2", 1, "created", **flood | {"received_at": "now64(3) - INTERVAL 2 MINUTE"})   # just now
+    _case(empty, "EMERG-3", 1, "dispatched", **flood)
+    _case(empty, "EMERG-4", 1, "returned", **flood)
+    _case(empty, "EMERG-5", 1, "created", **flood | {"label": "占道经营", "code": "0101"})   # no emergency
+    _case(empty, "EMERG-6", 1, "created", **flood | {"duplicate_of": "EMERG-1"})          # merged into EMERG-1
+    assert _rule_value(empty, "emergency_undispatched") == {"水务": 2}
+    _case(empty, "EMERG-1", 2, "dispatched", **flood | {"received_at": "now64(3)"})
+    _case(empty, "EMERG-4", 2, "dispatched", **flood | {"received_at": "now64(3)"})
+    assert _rule_value(empty, "emergency_undispatched") == {}
+
+
+def test_the_accept_rule_counts_dispatched_cases_past_their_accept_deadline(empty):
+    now = {"occurred_at": "now64(3)", "received_at": "now64(3)", "department": "环卫"}
+    _case(empty, "ACC-1", 1, "dispatched", **now, accept_due_at="now64(3) - INTERVAL 5 MINUTE")
+    _case(empty, "ACC-2", 1, "dispatched", **now, accept_due_at="now64(3) + INTERVAL 1 HOUR")
+    _case(empty, "ACC-3", 1, "dispatched", **now, accept_due_at="now64(3) - INTERVAL 1 HOUR", accept_overdue=True)
+    _case(empty, "ACC-4", 1, "accepted", **now, accept_due_at="now64(3) - INTERVAL 1 HOUR", accept_overdue=True)
+    assert _rule_value(empty, "accept_overdue") == {"环卫": 2}
+    assert [r[3] for r in _panel_rows(empty, "open_by_level")] == [2, 0, 0, 0, 0]
+    _case(empty, "ACC-1", 2, "accepted", **now, accept_due_at="now64(3) - INTERVAL 5 MINUTE")
+    _case(empty, "ACC-3", 2, "returned", **now, accept_overdue=True)
+    assert _rule_value(empty, "accept_overdue") == {}
+
+
+def test_the_dead_letter_rate_counts_case_events_on_both_sides(empty):
+    """A refused case event is a source message refused: the stored ones count among the accepted."""
+    empty.command("INSERT INTO dead_letters (topic, reason, failed_at, kafka_topic) "
+                  "VALUES ('case.events', 'schema', now64(3) - INTERVAL 1 MINUTE, 'deadletters')")
+    empty.command("INSERT INTO raw_case_events (event_id, case_id, status, occurred_at, received_at) "
+                  "SELECT concat('ev', toString(number)), 'C-1', 'accepted', now64(3) - INTERVAL 1 MINUTE, now64(3) "
+                  "FROM numbers(99)")
+    [(rate,)] = _panel_rows(empty, "dead_letter_rate")
+    assert rate == pytest.approx(0.01)

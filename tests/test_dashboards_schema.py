@@ -59,6 +59,21 @@ def test_cockpit_shape(dashboards):
         assert var["type"] == "constant" and d["uid"].endswith(var["query"])
 
 
+def test_open_cases_by_level_and_by_way_in_are_on_every_cockpit(dashboards):
+    """Where every case stands at each of the five levels and by how it came in, headed in Chinese."""
+    for d in dashboards.values():
+        panels = {p["title"]: p for p in d["panels"]}
+        assert {"在办与超期（按层级）", "在办与超期（按来源与发现方式）", "受理来源与发现方式",
+                "各部门在办案件（按层级）"} <= set(panels)
+        (rename,) = panels["各部门在办案件（按层级）"]["transformations"]
+        sql = panels["各部门在办案件（按层级）"]["targets"][0]["rawSql"]
+        for level, name in (("grid", "网格级"), ("community", "社区级"), ("street", "街道级"), ("district", "区县级"),
+                            ("city", "市级")):
+            assert f"AS tier_{level}" in sql and rename["options"]["renameByName"][f"tier_{level}"] == name
+    rules = {r["title"] for r in provisioning.alerting_file(env={})["groups"][0]["rules"]}
+    assert {"部门签收超时", "紧急案件未派单"} <= rules
+
+
 def test_committed_provisioning_is_up_to_date(tmp_path):
     """`cityops dashboards build dashboards` was run after the last change to the definitions."""
     provisioning.build(tmp_path, Units.of(Settings()), env={})
