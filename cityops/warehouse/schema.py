@@ -145,10 +145,11 @@ RAW_APP_REPORTS = Table("raw_app_reports", topics.APP_REPORTS, masked=_TEXT | {"
 RAW_CASE_EVENTS = Table("raw_case_events", topics.CASE_EVENTS, masked=frozenset({"note", "photo_url"}),
                         identity=_EVENT)
 # Case text is masked by the streams already; masking again is idempotent and guards against a stage's bug.
-CASE_CURRENT = Table("case_current", topics.CASES, month=None, masked=frozenset({"text", "address"}))
+_CASE_TEXT = frozenset({"text", "address", "note"})
+CASE_CURRENT = Table("case_current", topics.CASES, month=None, masked=_CASE_TEXT)
 # A restarted streams worker re-emits the case versions it replays (streams/cases/lifecycle.py).
-CASE_HISTORY = Table("case_history", topics.CASES, masked=frozenset({"text", "address"}),
-                     identity=("case_id", "version"), newest="processed_at")
+CASE_HISTORY = Table("case_history", topics.CASES, masked=_CASE_TEXT, identity=("case_id", "version"),
+                     newest="processed_at")
 INCIDENTS = Table("incidents", topics.INCIDENTS, month="opened_at")
 MINUTE_COUNTS = Table("minute_counts", topics.AGGREGATES, month="minute")
 ALERTS = Table("alerts", topics.ALERTS, masked=frozenset({"title", "detail"}))
