@@ -118,7 +118,7 @@ WHERE {TODAY} AND {where} AND {PLACE}""", unit="suffix:件", description=descrip
 PANELS: tuple[PanelDef, ...] = (
     _count_today("received_today", "今日受理", "opened = 1",
                  "今天新立案件（12345热线、随手拍、网格员上报与感知设备告警），含合并前的每一件"),
-    _count_today("dispatched_today", "今日派单", "status = 'dispatched'", "今天的派单次数（含升级后的再派单）"),
+    _count_today("dispatched_today", "今日派单", "status = 'dispatched'", "今天的派单次数（含退回后的再次派单）"),
     _count_today("resolved_today", "今日办结", "status = 'resolved'", "今天办结的案件"),
     PanelDef("overdue_open", "当前超期", Kind.stat, f"""
 SELECT count() AS value
