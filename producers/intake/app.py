@@ -9,9 +9,7 @@ caller gives a read key (open311.as_open311). Bodies, JSON and request rates are
 """
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import hmac
 import json
 import logging
 import threading
@@ -31,8 +29,8 @@ from cityops.registry import CityRegistry
 from cityops.settings import Settings
 from cityops.topics import APP_REPORTS
 from producers.errors import InvalidEvent
-from producers.intake.delivery import Courier
-from producers.intake.keys import allowed, api_keys, read_keys
+from producers.intake.delivery import Courier, acknowledged
+from producers.intake.keys import allowed, api_keys, read_keys, sign
 from producers.intake.limits import RateLimiter, parse_fields, read_body
 from producers.intake.open311 import Open311Error, as_open311, error, receipt, services
 from producers.intake.store import TZ, RequestStore
@@ -47,7 +45,7 @@ log = logging.getLogger("cityops.intake")
 
 def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -> FastAPI:
     store = RequestStore(settings.data_dir / "intake" / "requests.sqlite")
-    courier = Courier(sink, store, settings.bootstrap_servers)
+    courier = Courier(sink, APP_REPORTS, "report_id", store.mark_sent, settings.bootstrap_servers)
     keys, readers = api_keys(settings), read_keys(settings)
     city = registry or CityRegistry.default()
     codes = {s["service_code"]: s for s in services()}
@@ -115,10 +113,10 @@ def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -
         if header is not None and not 0 < len(header) <= MAX_IDEMPOTENCY_KEY:
             raise Open311Error(400, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
         event, fields = _report(form, codes, city)
-        sig = _sign(secret, json.dumps(sorted(form.items()), ensure_ascii=False))
+        sig = sign(secret, json.dumps(sorted(form.items()), ensure_ascii=False))
         # Keyed hashes: the store holds no digest of a phone number that could be tried against every number.
-        key = _sign(secret, f"key\0{api_key}\0{header}") if header else \
-            _sign(secret, f"day\0{datetime.now(TZ):%Y%m%d}\0{sig}")
+        key = sign(secret, f"key\0{api_key}\0{header}") if header else \
+            sign(secret, f"day\0{datetime.now(TZ):%Y%m%d}\0{sig}")
         row, created, event = await anyio.to_thread.run_sync(_register, key, sig, event, fields)
         if row["sent"]:
             return JSONResponse([receipt(row["service_request_id"])], status_code=200)
@@ -145,14 +143,9 @@ def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -
         return row, created, event
 
     async def _delivered(event: AppReport, first: bool) -> JSONResponse:
-        sent = asyncio.wrap_future(courier.deliver(event, first))
-        done, _ = await asyncio.wait({sent}, timeout=ack_timeout)
-        if done and sent.exception() is None:
+        why = await acknowledged(courier, event, first, ack_timeout)
+        if why is None:
             return JSONResponse([receipt(event.report_id)], status_code=201)
-        if not done:   # it may still fail later: retrieve that, or asyncio logs it as never retrieved
-            sent.add_done_callback(lambda f: f.cancelled() or f.exception())
-        why = f"Kafka refused it ({sent.exception()})" if done else \
-            f"Kafka did not acknowledge it within {ack_timeout:g} s"
         return error(503, f"request {event.report_id} is kept but not yet stored: {why}. It will be stored once, "
                           "under this id, when Kafka is back; send the same request again for its receipt",
                      headers={"Retry-After": "10"}, service_request_id=event.report_id)
@@ -199,18 +192,16 @@ def _housekeeping(store: RequestStore, courier: Courier, retention: timedelta, a
     every = min(max(retention.total_seconds() / 4, 0.5), 60.0)
     while True:
         try:
-            forgotten = store.forget(datetime.now(TZ) - retention)
-            resent = courier.redeliver(min_age=timedelta(seconds=ack_timeout))
+            now = datetime.now(TZ)
+            forgotten = store.forget(now - retention)
+            waited = now - timedelta(seconds=ack_timeout)
+            resent = courier.redeliver([(r["service_request_id"], r["event"]) for r in store.pending(before=waited)])
             if forgotten or resent:
                 log.info("request store: %d requests forgotten, %d unsent requests sent again", forgotten, resent)
         except Exception:  # noqa: BLE001 — the next round tries again
             log.exception("request store housekeeping failed; trying again in %.0f s", every)
         if stop.wait(every):
             return
-
-
-def _sign(secret: bytes, text: str) -> str:
-    return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()
 
 
 def _report(form: dict[str, str], codes: dict, city: CityRegistry) -> tuple[AppReport, dict]:

@@ -2,6 +2,7 @@
 Read keys (GET with the exact place): from CITYOPS_INTAKE_READ_KEYS only, none by default."""
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import secrets
@@ -28,6 +29,11 @@ def api_keys(settings: Settings) -> list[str]:
 
 def read_keys(settings: Settings) -> list[str]:
     return _listed(settings.intake_read_keys)
+
+
+def sign(secret: bytes, text: str) -> str:
+    """Keyed hash (HMAC with CITYOPS_PII_KEY): what the store keeps instead of a digest anyone could recompute."""
+    return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()
 
 
 def allowed(key: str | None, keys: list[str]) -> bool:
