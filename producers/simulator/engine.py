@@ -26,7 +26,7 @@ from cityops.registry import CityRegistry, PoiKind, StandardAddress
 from cityops.taxonomy import Category, load_taxonomy
 from cityops.topics import APP_REPORTS, HOTLINE_TICKETS, SENSOR_EVENTS, Topic
 from producers.simulator.devices import FREQUENCY, barbecue_hours, fleet, over_limit, reading
-from producers.simulator.texts import compose, compose_short
+from producers.simulator.texts import compose, compose_short, spoken
 
 TZ = timezone(timedelta(hours=8))   # Asia/Shanghai, no DST
 MIX = {"sensor": 0.85, "hotline": 0.10, "app": 0.05}
@@ -152,19 +152,19 @@ class Simulator:
         return item
 
     def _rate(self, t: float) -> float:
-        h = self._hour(t)
+        h = self.hour(t)
         rhythm = CALL_RHYTHM[int(h)]
         return self.density * (MIX["sensor"] + (MIX["hotline"] / EVENTS_PER_TICKET
                                                 + MIX["app"] / REPORTS_PER_INCIDENT) * rhythm)
 
     def _arrival(self) -> tuple[Topic, BaseModel] | None:
-        rhythm = CALL_RHYTHM[int(self._hour(self.t))]
+        rhythm = CALL_RHYTHM[int(self.hour(self.t))]
         hot = MIX["hotline"] / EVENTS_PER_TICKET * rhythm
         app = MIX["app"] / REPORTS_PER_INCIDENT * rhythm
         # A new call brings its whole closed loop later: new calls are rarer than hotline events.
         x = self.rng.random() * (MIX["sensor"] + hot + app)
         if x < MIX["sensor"]:
-            return self._sensor(self.t)
+            return self.sensor(self.t)
         if x < MIX["sensor"] + hot:
             return self._new_ticket(self.t, *self._incident(self.t))
         return self._new_report(self._incident(self.t), self.t)
@@ -173,18 +173,18 @@ class Simulator:
         heapq.heappush(self._heap, _Due(t, next(self._seq), make))
 
     # -- helpers ------------------------------------------------------------------------------
-    def _hour(self, t: float) -> float:
+    def hour(self, t: float) -> float:
         return ((t + 8 * 3600) % 86400) / 3600
 
-    def _id(self) -> str:
+    def new_id(self) -> str:
         return f"{self.rng.getrandbits(64):016x}"
 
-    def _times(self, t: float, delay: float) -> tuple[datetime, datetime]:
+    def stamp(self, t: float, delay: float) -> tuple[datetime, datetime]:
         now = time.time()
         occurred = min(t, now)
         return datetime.fromtimestamp(occurred, TZ), datetime.fromtimestamp(min(occurred + delay, now), TZ)
 
-    def _weighted(self, pairs):
+    def weighted(self, pairs):
         x, acc = self.rng.random(), 0.0
         for v, w in pairs:
             acc += w
@@ -199,10 +199,10 @@ class Simulator:
         return next((r for r in self.rains if r.start <= t <= r.end), None)
 
     # -- sensors ------------------------------------------------------------------------------
-    def _sensor(self, t: float) -> tuple[Topic, BaseModel]:
+    def sensor(self, t: float) -> tuple[Topic, BaseModel]:
         rng = self.rng
         d = self.fleet[bisect(self._fleet_cum, rng.random() * self._fleet_cum[-1])]
-        h = self._hour(t)
+        h = self.hour(t)
         value = reading(d, h, self.rain_depth(t, d.grid_code[:6]), rng)
         alert = over_limit(d, value, h)
         if d.kind is SensorKind.manhole:
@@ -220,9 +220,9 @@ class Simulator:
             self._alerting.discard(d.device_id)
         else:
             self._alerting.add(d.device_id)
-        occurred, received = self._times(t, rng.uniform(0.1, 2.0))
+        occurred, received = self.stamp(t, rng.uniform(0.1, 2.0))
         return SENSOR_EVENTS, SensorEvent(
-            event_id=self._id(), occurred_at=occurred, received_at=received, grid_code=d.grid_code,
+            event_id=self.new_id(), occurred_at=occurred, received_at=received, grid_code=d.grid_code,
             district_code=d.grid_code[:6], device_id=d.device_id, kind=d.kind,
             event="alert" if crossing else "reading", value=value, alert_code=alert if crossing else None,
             lat=d.lat, lon=d.lon)
@@ -246,7 +246,7 @@ class Simulator:
     # -- incidents ----------------------------------------------------------------------------
     def _incident(self, t: float) -> tuple[str, StandardAddress]:
         rng = self.rng
-        h = self._hour(t)
+        h = self.hour(t)
         weights = dict(LABEL_WEIGHTS)
         if barbecue_hours(h):
             for lab, boost in BARBECUE_LABELS.items():
@@ -272,20 +272,6 @@ class Simulator:
             else:
                 self.schedule(t, lambda t, a=a: self._new_report((label, a), t, cluster=False))
 
-    def _spoken(self, a: StandardAddress) -> str:
-        """How a caller names the place: rarely the full standard form."""
-        rng = self.rng
-        district = self.registry.districts[a.district_code].name
-        short = district[:-1] if len(district) > 2 else district
-        forms = [a.text, f"{rng.choice((district, short, ''))}{a.road}{a.number or ''}{'号' if a.number else ''}",
-                 f"{a.road}上", f"{short}{a.road}{rng.choice(('附近', '路口', '东头', '西头'))}"]
-        if a.poi:
-            forms += [a.poi, f"{a.poi}{rng.choice(('门口', '附近', '旁边', '对面'))}", f"{short}{a.poi}"]
-        comm = self.registry.communities.get(a.grid_code[:12])
-        if comm:
-            forms.append(f"{comm.name}{a.poi if a.kind == PoiKind.residential else ''}")
-        return rng.choice(forms)
-
     def _jitter(self, a: StandardAddress, metres: float = 25.0) -> tuple[float, float]:
         d = metres / 111_000
         return (round(a.lat + self.rng.uniform(-d, d), 6),
@@ -298,14 +284,14 @@ class Simulator:
         day = datetime.fromtimestamp(t, TZ).strftime("%Y%m%d")
         tk = Ticket(f"RX{day}-{rng.getrandbits(40):010x}", cat, tier=cat.tier)
         self.truth[tk.ticket_id] = label
-        channel = self._weighted(((Channel.phone, 0.6), (Channel.wechat, 0.2), (Channel.web, 0.1), (Channel.app, 0.1)))
-        place = self._spoken(a)
+        channel = self.weighted(((Channel.phone, 0.6), (Channel.wechat, 0.2), (Channel.web, 0.1), (Channel.app, 0.1)))
+        place = spoken(self.rng, self.registry, a)
         lat = lon = None
         if channel is not Channel.phone:
             lat, lon = self._jitter(a)
-        occurred, received = self._times(t, rng.uniform(30, 300))
+        occurred, received = self.stamp(t, rng.uniform(30, 300))
         ev = TicketEvent(
-            event_id=self._id(), occurred_at=occurred, received_at=received, ticket_id=tk.ticket_id,
+            event_id=self.new_id(), occurred_at=occurred, received_at=received, ticket_id=tk.ticket_id,
             status=TicketStatus.created, caller_phone=f"1{rng.choice('35789')}{rng.randrange(10**8, 10**9)}",
             caller_name=(rng.choice("王李张刘陈杨赵孙周吴") + rng.choice(("先生", "女士", "师傅", "阿姨"))) if rng.random() < 0.4 else None,
             text=compose(rng, label, place), address=place if rng.random() < 0.9 else None,
@@ -318,8 +304,8 @@ class Simulator:
         return HOTLINE_TICKETS, ev
 
     def _event(self, t: float, tk: Ticket, status: TicketStatus, **fields) -> tuple[Topic, BaseModel]:
-        occurred, received = self._times(t, self.rng.uniform(1, 30))
-        return HOTLINE_TICKETS, TicketEvent(event_id=self._id(), occurred_at=occurred, received_at=received,
+        occurred, received = self.stamp(t, self.rng.uniform(1, 30))
+        return HOTLINE_TICKETS, TicketEvent(event_id=self.new_id(), occurred_at=occurred, received_at=received,
                                             ticket_id=tk.ticket_id, status=status, **fields)
 
     def _dispatch(self, t: float, tk: Ticket, escalated: bool = False):
@@ -348,7 +334,7 @@ class Simulator:
     def _resolve(self, t: float, tk: Ticket):
         rng = self.rng
         tk.resolved = True
-        mode = self._weighted(MODE_721)
+        mode = self.weighted(MODE_721)
         if tk.category.label in ("私搭乱建", "露天烧烤") and rng.random() < 0.3:
             mode = ResolutionMode.enforcement
         self.schedule(t + rng.uniform(20, 240) * MINUTE, lambda t: self._visit(t, tk))
@@ -357,8 +343,8 @@ class Simulator:
     def _visit(self, t: float, tk: Ticket):
         rng = self.rng
         unhappy = 0.2 if tk.overdue else 0.06
-        sat = self._weighted(((Satisfaction.unsatisfied, unhappy), (Satisfaction.basically, 0.12),
-                              (Satisfaction.satisfied, 1.0)))
+        sat = self.weighted(((Satisfaction.unsatisfied, unhappy), (Satisfaction.basically, 0.12),
+                             (Satisfaction.satisfied, 1.0)))
         if sat is Satisfaction.unsatisfied and tk.reopens < 2:
             self.schedule(t + rng.uniform(10, 60) * MINUTE, lambda t: self._reopen(t, tk))
         else:
@@ -376,9 +362,9 @@ class Simulator:
     def _new_report(self, incident: tuple[str, StandardAddress], t: float, cluster: bool = True):
         rng = self.rng
         label, a = incident
-        role = self._weighted(ROLES)
+        role = self.weighted(ROLES)
         lat, lon = self._jitter(a, 30)
-        place = self._spoken(a)
+        place = spoken(self.rng, self.registry, a)
         text = compose_short(rng, label, place) if role is not ReporterRole.resident or rng.random() < 0.5 \
             else compose(rng, label, place)
         rid = f"AP{rng.getrandbits(48):012x}"
@@ -387,11 +373,11 @@ class Simulator:
         if rng.random() < 0.6:   # reporters pick a category in the app, not always the right one
             code = (self.taxonomy.by_label(label) if rng.random() < 0.9 else rng.choice(self.taxonomy.categories)).code
         day = datetime.fromtimestamp(min(t, time.time()), TZ)
-        occurred, received = self._times(t, rng.uniform(1, 20))
+        occurred, received = self.stamp(t, rng.uniform(1, 20))
         if cluster and rng.random() < 0.2:
             self._incident_cluster(t + rng.uniform(1, 15) * MINUTE, label, a, rng.randint(1, 4))
         return APP_REPORTS, AppReport(
-            event_id=self._id(), occurred_at=occurred, received_at=received, report_id=rid, text=text,
+            event_id=self.new_id(), occurred_at=occurred, received_at=received, report_id=rid, text=text,
             photo_url=f"https://img.suishoupai.example/{day:%Y/%m/%d}/{rng.getrandbits(64):016x}.jpg"
             if rng.random() < 0.85 else None,
             lat=lat, lon=lon, address=place if rng.random() < 0.4 else None, reporter_role=role,

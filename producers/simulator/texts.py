@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import random
 
+from cityops.registry import CityRegistry, PoiKind, StandardAddress
+
 OPENINGS = ("", "", "您好，", "你好，", "我要反映一个问题，", "市民来电反映：", "来电人反映，", "我是附近居民，",
             "想投诉一下，", "麻烦问一下，", "再次反映，", "我之前打过电话了，", "请帮忙处理一下，", "我家住在附近，",
             "早就想打这个电话了，", "网友反映：", "群众来电称，")
@@ -99,3 +101,17 @@ def compose_short(rng: random.Random, label: str, place: str) -> str:
     """Grid workers and app users write tersely."""
     form = rng.choice(("{p}发现{s}，已拍照上报。", "{p}：{s}", "{s}，地点{p}。", "{p}{s}，请处理。", "巡查发现{p}{s}。"))
     return form.format(p=place, s=rng.choice(SUBJECTS[label]))
+
+
+def spoken(rng: random.Random, registry: CityRegistry, a: StandardAddress) -> str:
+    """How a caller names the place: rarely the full standard form."""
+    district = registry.districts[a.district_code].name
+    short = district[:-1] if len(district) > 2 else district
+    forms = [a.text, f"{rng.choice((district, short, ''))}{a.road}{a.number or ''}{'号' if a.number else ''}",
+             f"{a.road}上", f"{short}{a.road}{rng.choice(('附近', '路口', '东头', '西头'))}"]
+    if a.poi:
+        forms += [a.poi, f"{a.poi}{rng.choice(('门口', '附近', '旁边', '对面'))}", f"{short}{a.poi}"]
+    comm = registry.communities.get(a.grid_code[:12])
+    if comm:
+        forms.append(f"{comm.name}{a.poi if a.kind == PoiKind.residential else ''}")
+    return rng.choice(forms)
