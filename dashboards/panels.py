@@ -183,7 +183,7 @@ FULL JOIN (
     WHERE {PLACE}
     GROUP BY source, discovered_by
 ) AS open USING (source, discovered_by)
-ORDER BY indexOf({list(CHANNELS)}, (source, discovered_by)) = 0, indexOf({list(CHANNELS)}, (source, discovered_by))""",
+ORDER BY (indexOf({list(CHANNELS)}, (source, discovered_by)) AS known) = 0, known""",
              size=(8, 8),
              description="未办结案件按来源（12345热线、随手拍、感知设备）与发现方式（市民反映、网格员主动发现、感知设备发现）"),
     PanelDef("received_by_channel", "受理来源与发现方式", Kind.piechart, f"""

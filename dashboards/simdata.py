@@ -145,7 +145,8 @@ SELECT cid, toInt64(k + 1), concat('sim', toString(number)), src, status, ts, ts
        toDateTime64(t0 + (1 + esc) * lim * 60, 3, 'Asia/Shanghai'), late AND k >= 1, 1, toInt64(oi > 0),
        if(ri > oi, mode, ''), if(has(steps, 'return_visit'), sat, ''), if(src = 'hotline', hex(cityHash64(t, 9)), ''),
        disc, if(src = 'sensor', concat('dev-', toString(cityHash64(t, 37) % 97)), ''), {_step('di')},
-       if(di > 0 AND status != 'returned', {_step('di')} + toIntervalMinute(acc), NULL), if(ai > di, {_step('ai')}, NULL),
+       if(di > 0 AND status != 'returned', {_step('di')} + toIntervalMinute(acc), NULL),
+       if(ai > di, {_step('ai')}, NULL),
        slow AND di > 0, if(ri > oi, {_step('ri')}, NULL), if(status = 'closed', ts, NULL), toInt64(esc),
        toInt64(oi > 0), note, if(merged, concat('R', toString(t + 1)), ''), 0, number
 FROM {versions}"""

@@ -175,7 +175,8 @@ def test_simulated_cases_come_every_way_and_go_every_step_at_every_level(warehou
                              "WHERE source = 'sensor'").result_rows[0]
     assert sensor[0] == 0 and sensor[1] > 0
     steps = warehouse.query("SELECT countIf(accepted_at < dispatched_at), countIf(accepted_at IS NOT NULL), "
-                            "countIf(closed_at IS NOT NULL), countIf(escalations > 0) FROM case_current FINAL").result_rows[0]
+                            "countIf(closed_at IS NOT NULL), countIf(escalations > 0) "
+                            "FROM case_current FINAL").result_rows[0]
     assert steps[0] == 0 and all(steps[1:])
     events = warehouse.query("SELECT countIf(case_id LIKE 'T%'), count() FROM raw_case_events").result_rows[0]
     assert events[0] == 0 and events[1] > 0     # 12345 tickets bring their own status events
@@ -187,7 +188,8 @@ def _case(client, case_id: str, version: int, status: str, **columns) -> None:
               "status": status, "label": "占道经营", "code": "0101", "department": "城管执法", "tier": "grid",
               "time_limit_minutes": 60, "confidence": 0.9, "kafka_partition": 0, "kafka_offset": version} | columns
     literal = {str: lambda v: v if v.startswith("now64") else f"'{v}'", bool: lambda v: str(v).lower()}
-    client.command(f"INSERT INTO case_history ({', '.join(values)}) VALUES ({', '.join(literal.get(type(v), str)(v) for v in values.values())})")
+    row = ", ".join(literal.get(type(v), str)(v) for v in values.values())
+    client.command(f"INSERT INTO case_history ({', '.join(values)}) VALUES ({row})")
 
 
 @pytest.mark.parametrize("done", ["resolved", "verified", "return_visit", "closed"])
@@ -263,7 +265,8 @@ def _panel_rows(client, key: str, **variables) -> list[tuple]:
 def test_open_cases_per_level_name_all_five_levels(warehouse):
     rows = _panel_rows(warehouse, "open_by_level")
     assert [r[0] for r in rows] == ["网格", "社区", "街道", "区县", "市"]
-    total, late = warehouse.query("SELECT count(), countIf(overdue OR due_at < now64(3)) FROM case_open FINAL").result_rows[0]
+    total, late = warehouse.query("SELECT count(), countIf(overdue OR due_at < now64(3)) "
+                                  "FROM case_open FINAL").result_rows[0]
     assert sum(r[1] for r in rows) == total and sum(r[2] for r in rows) == late
     assert all(r[1] for r in rows), "every level holds open cases in the simulated city"
 
@@ -290,7 +293,8 @@ def test_department_table_has_a_column_per_level(warehouse):
 
 def _rule_value(client, key: str) -> dict[str, float]:
     rule = next(r for r in alerting.RULES if r.key == key)
-    rows = client.query(expand(alerting.rule_sql(rule), QueryContext.last(timedelta(seconds=rule.window_s)))).result_rows
+    ctx = QueryContext.last(timedelta(seconds=rule.window_s))
+    rows = client.query(expand(alerting.rule_sql(rule), ctx)).result_rows
     return {r[1]: r[2] for r in rows}
 
 
