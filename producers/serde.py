@@ -7,7 +7,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from cityops.models import Source
-from cityops.topics import APP_REPORTS, HOTLINE_TICKETS, MAX_MESSAGE_BYTES, SENSOR_EVENTS, Topic, by_name
+from cityops.topics import APP_REPORTS, CASE_EVENTS, HOTLINE_TICKETS, MAX_MESSAGE_BYTES, SENSOR_EVENTS, Topic, by_name
 from producers.errors import InvalidEvent
 
 TOPIC_OF_SOURCE: dict[str, Topic] = {Source.hotline: HOTLINE_TICKETS, Source.sensor: SENSOR_EVENTS,
@@ -32,8 +32,11 @@ def topic_for(raw: dict[str, Any], topic: str | None = None) -> Topic:
     if topic:
         return by_name(topic)
     src = raw.get("source")
+    if src is None and "case_id" in raw:   # a case's status event: from a case-handling system, not a source
+        return CASE_EVENTS
     if src not in TOPIC_OF_SOURCE:
-        raise InvalidEvent("source", f"must be one of {', '.join(TOPIC_OF_SOURCE)} (or give --topic), got {src!r}")
+        raise InvalidEvent("source", f"must be one of {', '.join(TOPIC_OF_SOURCE)}, or a case event with a case_id "
+                                     f"(or give --topic), got {src!r}")
     return TOPIC_OF_SOURCE[src]
 
 

@@ -1,10 +1,10 @@
 """The city over simulated time: a discrete-event simulation yielding (Topic, event) pairs.
 
-Spontaneous arrivals (sensor readings, new hotline calls, app reports) follow the hour of day; what
-they set in motion (a ticket's closed loop, other citizens reporting the same incident, a rain
-episode's water rising) is scheduled on a heap. One seeded RNG drives everything, so the same seed and
-start give the same events. Simulated time never passes the wall clock: an event that would lie in
-the future is stamped "now" (only a run that outpaces its own start/speed plan hits this).
+Spontaneous arrivals (sensor readings, new hotline calls, app reports) follow the hour of day; what they set in motion (a ticket's closed loop, an app or device case's loop on case.events,
+other citizens reporting the same incident, a rain episode's water rising) is scheduled on a heap. One seeded
+RNG drives everything, so the same seed and start give the same events. Simulated time never passes the wall
+clock: an event that would lie in the future is stamped "now" (only a run that outpaces its own start/speed
+plan hits this).
 """
 from __future__ import annotations
 
@@ -15,25 +15,31 @@ import random
 import time
 from bisect import bisect
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable, Iterator
 
 from pydantic import BaseModel
 
-from cityops.models import (AppReport, Channel, ReporterRole, ResolutionMode, Satisfaction, SensorEvent,
-                            SensorKind, TicketEvent, TicketStatus)
+from cityops.models import (AppReport, Channel, ReporterRole, ResolutionMode, Satisfaction, SensorEvent, TicketEvent,
+                            TicketStatus)
 from cityops.registry import CityRegistry, PoiKind, StandardAddress
 from cityops.taxonomy import Category, load_taxonomy
 from cityops.topics import APP_REPORTS, HOTLINE_TICKETS, SENSOR_EVENTS, Topic
-from producers.simulator.devices import FREQUENCY, barbecue_hours, fleet, over_limit, reading
+from producers.simulator.calendar import TZ
+from producers.simulator.cases import MODE_721, CaseDesk
+from producers.simulator.devices import (FAULTS_PER_DAY, FREQUENCY, Conditions, Device, barbecue_hours, fleet,
+                                         over_limit, reading)
 from producers.simulator.texts import compose, compose_short, spoken
 
-TZ = timezone(timedelta(hours=8))   # Asia/Shanghai, no DST
-MIX = {"sensor": 0.85, "hotline": 0.10, "app": 0.05}
+# Shares of the events: each source with the loops of its cases (a device case's loop takes readings' places).
+MIX = {"sensor": 0.785, "hotline": 0.065, "app": 0.15}
 # Hotline events per spontaneous call as the simulation yields them (the closed loop, reopens, escalations,
 # co-reporters' own tickets): keeps the hotline near its share of MIX.
 EVENTS_PER_TICKET = 12.0
+EVENTS_PER_REPORT = 6.2             # an app report and its case's loop (dispatched … closed, returns, reopens)
 REPORTS_PER_INCIDENT = 1.35         # app incidents that others report too
+NEW_CALLS = MIX["hotline"] / EVENTS_PER_TICKET
+NEW_REPORTS = MIX["app"] / (REPORTS_PER_INCIDENT * EVENTS_PER_REPORT)
 # Calls per hour of day relative to the daily mean (12345 centres: morning and evening peaks).
 CALL_RHYTHM = (0.15, 0.1, 0.08, 0.08, 0.1, 0.2, 0.5, 1.0, 1.5, 1.8, 1.8, 1.6, 1.2, 1.3, 1.6, 1.7, 1.6, 1.4,
                1.3, 1.4, 1.5, 1.3, 0.8, 0.4)
@@ -45,7 +51,6 @@ LABEL_WEIGHTS = {"私搭乱建": 4, "暴露垃圾": 6, "垃圾满溢": 5, "道�
 BARBECUE_LABELS = {"露天烧烤": 6.0, "油烟污染": 3.0, "噪声扰民": 2.5, "占道经营": 2.0}
 SITE_OF_LABEL = {"露天烧烤": PoiKind.market, "油烟污染": PoiKind.market, "占道经营": PoiKind.market,
                  "施工扰民": PoiKind.construction, "物业服务": PoiKind.residential, "道路积水": PoiKind.low_lying}
-MODE_721 = ((ResolutionMode.service, 0.7), (ResolutionMode.management, 0.2), (ResolutionMode.enforcement, 0.1))
 ROLES = ((ReporterRole.resident, 0.6), (ReporterRole.grid_worker, 0.25), (ReporterRole.merchant_group, 0.08),
          (ReporterRole.three_heads, 0.07))
 MINUTE = 60.0
@@ -109,8 +114,10 @@ class Simulator:
         rng = self.rng
         self.fleet = fleet(self.registry, rng)
         self._fleet_cum = list(itertools.accumulate(FREQUENCY[d.kind] for d in self.fleet))
-        self._alerting: set[str] = set()
-        self._broken: dict[str, float] = {}      # manhole device → until
+        # Faults come by the day whatever the density: a device's chance per reading is its rate over its readings.
+        reads_a_day = {k: 86400 * density * MIX["sensor"] * FREQUENCY[k] / self._fleet_cum[-1] for k in FAULTS_PER_DAY}
+        self.devices = Conditions(self.fleet, rng, {k: min(1.0, n / reads_a_day[k]) for k, n in FAULTS_PER_DAY.items()})
+        self.cases = CaseDesk(self, self.devices)
         grids = list(self.registry.grids.values())
         self._grids = grids
         # The centre (Zhangdian) draws three times its share of incidents.
@@ -152,18 +159,18 @@ class Simulator:
         return item
 
     def _rate(self, t: float) -> float:
-        h = self.hour(t)
-        rhythm = CALL_RHYTHM[int(h)]
-        return self.density * (MIX["sensor"] + (MIX["hotline"] / EVENTS_PER_TICKET
-                                                + MIX["app"] / REPORTS_PER_INCIDENT) * rhythm)
+        rhythm = CALL_RHYTHM[int(self.hour(t))]
+        return self.density * (MIX["sensor"] + (NEW_CALLS + NEW_REPORTS) * rhythm)
 
     def _arrival(self) -> tuple[Topic, BaseModel] | None:
         rhythm = CALL_RHYTHM[int(self.hour(self.t))]
-        hot = MIX["hotline"] / EVENTS_PER_TICKET * rhythm
-        app = MIX["app"] / REPORTS_PER_INCIDENT * rhythm
-        # A new call brings its whole closed loop later: new calls are rarer than hotline events.
+        hot, app = NEW_CALLS * rhythm, NEW_REPORTS * rhythm
+        # A new call or report brings its whole closed loop later: they are rarer than their sources' events.
         x = self.rng.random() * (MIX["sensor"] + hot + app)
         if x < MIX["sensor"]:
+            if self.cases.debt:   # a device case's event took this reading's place
+                self.cases.debt -= 1
+                return None
             return self.sensor(self.t)
         if x < MIX["sensor"] + hot:
             return self._new_ticket(self.t, *self._incident(self.t))
@@ -199,33 +206,22 @@ class Simulator:
         return next((r for r in self.rains if r.start <= t <= r.end), None)
 
     # -- sensors ------------------------------------------------------------------------------
-    def sensor(self, t: float) -> tuple[Topic, BaseModel]:
+    def sensor(self, t: float, d: Device | None = None) -> tuple[Topic, BaseModel]:
+        """A device's report: a random device's (by its kind's frequency), or `d`'s reporting in after a repair."""
         rng = self.rng
-        d = self.fleet[bisect(self._fleet_cum, rng.random() * self._fleet_cum[-1])]
+        if d is None:
+            d = self.fleet[bisect(self._fleet_cum, rng.random() * self._fleet_cum[-1])]
         h = self.hour(t)
         value = reading(d, h, self.rain_depth(t, d.grid_code[:6]), rng)
-        alert = over_limit(d, value, h)
-        if d.kind is SensorKind.manhole:
-            until = self._broken.get(d.device_id, 0.0)
-            if until > t:
-                value, alert = 90.0 if d.phase > 0.5 else round(20 + 20 * d.phase, 1), ("missing" if d.phase > 0.5 else "tilted")
-            elif rng.random() < 0.002:
-                self._broken[d.device_id] = t + rng.uniform(30, 180) * MINUTE
-                value, alert = 90.0, "missing" if d.phase > 0.5 else "tilted"
-        elif d.kind is SensorKind.street_light and value == 1.0 and d.phase < 0.03:
-            value, alert = 0.0, "fault"    # a few lamps stay dark at night
-        # Devices send an alert when they cross their threshold, readings otherwise.
-        crossing = alert is not None and d.device_id not in self._alerting
-        if alert is None:
-            self._alerting.discard(d.device_id)
-        else:
-            self._alerting.add(d.device_id)
+        # One alarm per problem; the alarm of a device falsely closed reopens its case rather than opening one.
+        value, alert, reopens = self.devices.observe(d, t, h, value, over_limit(d, value, h))
         occurred, received = self.stamp(t, rng.uniform(0.1, 2.0))
-        return SENSOR_EVENTS, SensorEvent(
-            event_id=self.new_id(), occurred_at=occurred, received_at=received, grid_code=d.grid_code,
-            district_code=d.grid_code[:6], device_id=d.device_id, kind=d.kind,
-            event="alert" if crossing else "reading", value=value, alert_code=alert if crossing else None,
-            lat=d.lat, lon=d.lon)
+        ev = SensorEvent(event_id=self.new_id(), occurred_at=occurred, received_at=received, grid_code=d.grid_code,
+                         district_code=d.grid_code[:6], device_id=d.device_id, kind=d.kind,
+                         event="alert" if alert else "reading", value=value, alert_code=alert, lat=d.lat, lon=d.lon)
+        if alert and reopens is None:
+            self.cases.alarm(t, f"S-{ev.event_id}"[:64], d, value, alert)
+        return SENSOR_EVENTS, ev
 
     # -- rain ---------------------------------------------------------------------------------
     def _start_rain(self) -> None:
@@ -376,6 +372,7 @@ class Simulator:
         occurred, received = self.stamp(t, rng.uniform(1, 20))
         if cluster and rng.random() < 0.2:
             self._incident_cluster(t + rng.uniform(1, 15) * MINUTE, label, a, rng.randint(1, 4))
+        self.cases.report(t, rid, label, code)
         return APP_REPORTS, AppReport(
             event_id=self.new_id(), occurred_at=occurred, received_at=received, report_id=rid, text=text,
             photo_url=f"https://img.suishoupai.example/{day:%Y/%m/%d}/{rng.getrandbits(64):016x}.jpg"
