@@ -5,7 +5,8 @@ than the ack timeout the answer is 503 with the request's id, and the report is 
 Kafka is back (producers/intake/delivery.py). Repeats of a request (the same Idempotency-Key from the same
 api_key, or the same fields on the same day) get the first request's id and are not sent again; an
 Idempotency-Key reused with other fields is refused (409). Reads show the public view of a request unless the
-caller gives a read key (open311.as_open311). Bodies, JSON and request rates are bounded (limits.py).
+caller gives a read key (open311.as_open311), with the status of the request's case as the intake follows it on
+`cases` (follow.py, casebook.py). Bodies, JSON and request rates are bounded (limits.py).
 """
 from __future__ import annotations
 
@@ -27,12 +28,14 @@ from cityops.models import AppReport, ReporterRole
 from cityops.pii import mask_text
 from cityops.registry import CityRegistry
 from cityops.settings import Settings
-from cityops.topics import APP_REPORTS
+from cityops.topics import APP_REPORTS, CASES
 from producers.errors import InvalidEvent
+from producers.intake.casebook import CaseBook
 from producers.intake.delivery import Courier, acknowledged
+from producers.intake.follow import CaseFollower
 from producers.intake.keys import allowed, api_keys, read_keys, sign
 from producers.intake.limits import RateLimiter, parse_fields, read_body
-from producers.intake.open311 import Open311Error, as_open311, error, receipt, services
+from producers.intake.open311 import Open311Error, as_open311, error, open_or_closed, receipt, services
 from producers.intake.store import TZ, RequestStore
 from producers.serde import encode, validate
 
@@ -45,6 +48,7 @@ log = logging.getLogger("cityops.intake")
 
 def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -> FastAPI:
     store = RequestStore(settings.data_dir / "intake" / "requests.sqlite")
+    book = CaseBook(store, CASES.name)
     courier = Courier(sink, APP_REPORTS, "report_id", store.mark_sent, settings.bootstrap_servers)
     keys, readers = api_keys(settings), read_keys(settings)
     city = registry or CityRegistry.default()
@@ -58,14 +62,18 @@ def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         stop = threading.Event()
-        keeper = threading.Thread(target=_housekeeping, args=(store, courier, retention, ack_timeout, stop),
+        keeper = threading.Thread(target=_housekeeping, args=(store, book, courier, retention, ack_timeout, stop),
                                   name="intake-housekeeping", daemon=True)
+        follower = threading.Thread(target=CaseFollower(settings.bootstrap_servers, book, stop).run,
+                                    name="intake-cases", daemon=True)
         keeper.start()
+        follower.start()
         try:
             yield
         finally:
             stop.set()
             keeper.join(timeout=30)
+            follower.join(timeout=30)
             courier.close()
             try:   # sends acknowledged now are marked sent; the others are sent again at the next start
                 sink.flush(timeout=10)
@@ -171,9 +179,13 @@ def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -
         start, end = _w3c(start_date, "start_date"), _w3c(end_date, "end_date")
         if not ids and start is None:   # the spec's default window: the last 90 days
             start = (datetime.now(TZ) - timedelta(days=90)).isoformat()
-        if status and "open" not in status.split(","):
-            return []
-        return [as_open311(r, codes, exact) for r in store.query(ids, codes_q, start, end)]
+        wanted = {s.strip() for s in (status or "").split(",") if s.strip()}
+        if wanted - {"open", "closed"}:
+            raise Open311Error(400, "status must be open, closed or both (comma-separated)")
+        rows = store.query(ids, codes_q, start, end)
+        cases = book.cases([r["service_request_id"] for r in rows])
+        found = [(r, cases.get(r["service_request_id"])) for r in rows]
+        return [as_open311(r, codes, exact, case) for r, case in found if not wanted or open_or_closed(case) in wanted]
 
     @app.get(PREFIX + "/requests/{request_id}.json")
     def get_request(request: Request, request_id: str, api_key: str | None = None):
@@ -181,23 +193,25 @@ def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -
         rows = store.query([request_id])
         if not rows:
             raise Open311Error(404, f"service_request_id {request_id} not found")
-        return [as_open311(rows[0], codes, exact)]
+        return [as_open311(rows[0], codes, exact, book.case(request_id))]
 
     return app
 
 
-def _housekeeping(store: RequestStore, courier: Courier, retention: timedelta, ack_timeout: float,
+def _housekeeping(store: RequestStore, book: CaseBook, courier: Courier, retention: timedelta, ack_timeout: float,
                   stop: threading.Event) -> None:
     """Forget what is past the retention; send again what is unsent and no request is waiting for."""
     every = min(max(retention.total_seconds() / 4, 0.5), 60.0)
     while True:
         try:
             now = datetime.now(TZ)
-            forgotten = store.forget(now - retention)
+            cases = book.forget(now - retention)
+            forgotten = store.forget(now - retention)   # last: its checkpoint takes both out of the log
             waited = now - timedelta(seconds=ack_timeout)
             resent = courier.redeliver([(r["service_request_id"], r["event"]) for r in store.pending(before=waited)])
-            if forgotten or resent:
-                log.info("request store: %d requests forgotten, %d unsent requests sent again", forgotten, resent)
+            if forgotten or resent or cases:
+                log.info("request store: %d requests and %d closed cases forgotten, %d unsent requests sent again",
+                         forgotten, cases, resent)
         except Exception:  # noqa: BLE001 — the next round tries again
             log.exception("request store housekeeping failed; trying again in %.0f s", every)
         if stop.wait(every):
