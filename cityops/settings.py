@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     intake_rate_per_address: int = Field(120, ge=1, description="Open311 requests a minute per client address")
     intake_ack_timeout_s: float = Field(10.0, gt=0, le=20, description="seconds a POST waits for Kafka's "
                                         "acknowledgement before answering 503")
+    intake_department_keys: Path | None = Field(None, description="YAML or JSON file mapping each department to "
+                                                "its key for the department endpoint; unset: the endpoint refuses all")
     classify_rules: Path | None = Field(None, description="complaint classification rules YAML (default: streams/classify/rules.yaml)")
 
     @field_validator("data_dir", "cache_dir")

@@ -28,6 +28,11 @@ class Intake:
     data_dir: Path
 
     @property
+    def root(self) -> str:
+        """The server without the Open311 prefix: the department endpoint lives under /departments/v1."""
+        return self.url.removesuffix("/open311/v2")
+
+    @property
     def store_bytes(self) -> bytes:
         """Everything the request store holds on disk (database and write-ahead log)."""
         d = self.data_dir / "intake"

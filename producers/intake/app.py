@@ -6,7 +6,8 @@ Kafka is back (producers/intake/delivery.py). Repeats of a request (the same Ide
 api_key, or the same fields on the same day) get the first request's id and are not sent again; an
 Idempotency-Key reused with other fields is refused (409). Reads show the public view of a request unless the
 caller gives a read key (open311.as_open311), with the status of the request's case as the intake follows it on
-`cases` (follow.py, casebook.py). Bodies, JSON and request rates are bounded (limits.py).
+`cases` (follow.py, casebook.py). Departments report on their cases under /departments/v1/ (departments.py).
+Bodies, JSON and request rates are bounded (limits.py).
 """
 from __future__ import annotations
 
@@ -28,12 +29,13 @@ from cityops.models import AppReport, ReporterRole
 from cityops.pii import mask_text
 from cityops.registry import CityRegistry
 from cityops.settings import Settings
-from cityops.topics import APP_REPORTS, CASES
+from cityops.topics import APP_REPORTS, CASE_EVENTS, CASES
 from producers.errors import InvalidEvent
 from producers.intake.casebook import CaseBook
 from producers.intake.delivery import Courier, acknowledged
+from producers.intake.departments import department_router
 from producers.intake.follow import CaseFollower
-from producers.intake.keys import allowed, api_keys, read_keys, sign
+from producers.intake.keys import allowed, api_keys, department_keys, read_keys, sign
 from producers.intake.limits import RateLimiter, parse_fields, read_body
 from producers.intake.open311 import Open311Error, as_open311, error, open_or_closed, receipt, services
 from producers.intake.store import TZ, RequestStore
@@ -50,7 +52,8 @@ def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -
     store = RequestStore(settings.data_dir / "intake" / "requests.sqlite")
     book = CaseBook(store, CASES.name)
     courier = Courier(sink, APP_REPORTS, "report_id", store.mark_sent, settings.bootstrap_servers)
-    keys, readers = api_keys(settings), read_keys(settings)
+    events = Courier(sink, CASE_EVENTS, "event_id", book.mark_sent, settings.bootstrap_servers)
+    keys, readers, departments = api_keys(settings), read_keys(settings), department_keys(settings)
     city = registry or CityRegistry.default()
     codes = {s["service_code"]: s for s in services()}
     per_key = RateLimiter(settings.intake_rate_per_key, "for this api_key")
@@ -62,8 +65,8 @@ def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         stop = threading.Event()
-        keeper = threading.Thread(target=_housekeeping, args=(store, book, courier, retention, ack_timeout, stop),
-                                  name="intake-housekeeping", daemon=True)
+        keeper = threading.Thread(target=_housekeeping, args=(store, book, courier, events, retention, ack_timeout,
+                                                               stop), name="intake-housekeeping", daemon=True)
         follower = threading.Thread(target=CaseFollower(settings.bootstrap_servers, book, stop).run,
                                     name="intake-cases", daemon=True)
         keeper.start()
@@ -75,6 +78,7 @@ def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -
             keeper.join(timeout=30)
             follower.join(timeout=30)
             courier.close()
+            events.close()
             try:   # sends acknowledged now are marked sent; the others are sent again at the next start
                 sink.flush(timeout=10)
             except Exception as e:  # noqa: BLE001 — shutting down either way
@@ -99,6 +103,8 @@ def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -
     async def _invalid(_req, e: RequestValidationError):
         first = e.errors()[0]
         return error(400, f"{'.'.join(str(p) for p in first['loc'][1:])}: {first['msg']}")
+
+    app.include_router(department_router(book, events, departments, per_key, ack_timeout, secret))
 
     @app.get(PREFIX + "/services.json")
     def list_services():
@@ -198,8 +204,8 @@ def create_app(settings: Settings, sink, registry: CityRegistry | None = None) -
     return app
 
 
-def _housekeeping(store: RequestStore, book: CaseBook, courier: Courier, retention: timedelta, ack_timeout: float,
-                  stop: threading.Event) -> None:
+def _housekeeping(store: RequestStore, book: CaseBook, courier: Courier, events: Courier, retention: timedelta,
+                  ack_timeout: float, stop: threading.Event) -> None:
     """Forget what is past the retention; send again what is unsent and no request is waiting for."""
     every = min(max(retention.total_seconds() / 4, 0.5), 60.0)
     while True:
@@ -209,9 +215,10 @@ def _housekeeping(store: RequestStore, book: CaseBook, courier: Courier, retenti
             forgotten = store.forget(now - retention)   # last: its checkpoint takes both out of the log
             waited = now - timedelta(seconds=ack_timeout)
             resent = courier.redeliver([(r["service_request_id"], r["event"]) for r in store.pending(before=waited)])
-            if forgotten or resent or cases:
-                log.info("request store: %d requests and %d closed cases forgotten, %d unsent requests sent again",
-                         forgotten, cases, resent)
+            resent_events = events.redeliver(book.unsent(before=waited))
+            if forgotten or resent or cases or resent_events:
+                log.info("request store: %d requests and %d cases or events forgotten, %d unsent requests and %d "
+                         "unsent events sent again", forgotten, cases, resent, resent_events)
         except Exception:  # noqa: BLE001 — the next round tries again
             log.exception("request store housekeeping failed; trying again in %.0f s", every)
         if stop.wait(every):

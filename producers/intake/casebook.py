@@ -1,13 +1,19 @@
-"""What the intake knows of cases (followed from `cases`), in the request store's database.
+"""What the intake knows of cases (followed from `cases`) and of the departments' events it accepted (for
+`case.events`), in the request store's database.
 
 Of each case it keeps the newest version's state: status, department, level, resolution mode, the status note
 (masked again here) and when. Never the complaint text. A case is kept while it can still change. A closed case
 is forgotten after the retention, unless it is a request's: then it is that request's public answer, kept as
 long as the request. The offsets of `cases` read so far are written in the same transaction as the states they
 produced, so a restart resumes exactly where the states stop.
+
+A department's event is kept as sent until Kafka acknowledged it, so that a retry resends the same event; its
+identity (keyed hashes) is kept for the retention, so that a repeat is answered with the first event's id. After
+the retention an unsent event's note is masked.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime, timezone
 
@@ -36,6 +42,18 @@ CREATE TABLE IF NOT EXISTS case_offsets (
     next_offset INTEGER NOT NULL,
     PRIMARY KEY (topic, partition)
 );
+CREATE TABLE IF NOT EXISTS department_events (
+    event_id        TEXT PRIMARY KEY,
+    idempotency_key TEXT NOT NULL UNIQUE,   -- keyed hash: the Idempotency-Key, or the case version + body
+    body_sig        TEXT NOT NULL,          -- keyed hash of the department, the case and the body
+    case_id         TEXT NOT NULL,
+    department      TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    requested_at    TEXT NOT NULL,
+    event           BLOB NOT NULL,          -- the CaseEvent as sent, so a retry resends it; '' once sent
+    sent            INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS department_events_unsent ON department_events (sent, requested_at);
 """
 _COLUMNS = ("case_id", "version", "event_id", "source", "status", "department", "tier", "resolution_mode", "note",
             "occurred_at")
@@ -86,13 +104,57 @@ class CaseBook:
                                    ids).fetchall()
         return {r["case_id"]: r for r in rows}
 
+    # -- department events --------------------------------------------------------------------------
+    def register(self, row: dict) -> tuple[sqlite3.Row, bool]:
+        """The stored event under `row`'s idempotency key, and whether this call added it."""
+        with self.lock:
+            found = self.by_key(row["idempotency_key"])
+            if found is not None:
+                return found, False
+            self.db.execute(f"INSERT INTO department_events ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                            tuple(row.values()))
+            return self.by_key(row["idempotency_key"]), True
+
+    def by_key(self, key: str) -> sqlite3.Row | None:
+        with self.lock:
+            return self.db.execute("SELECT * FROM department_events WHERE idempotency_key = ?", (key,)).fetchone()
+
+    def produced(self, event_id: str, body_sig: str) -> sqlite3.Row | None:
+        """The department event `event_id` if it carried `body_sig`: a repeat of the event a case version came from."""
+        with self.lock:
+            return self.db.execute("SELECT * FROM department_events WHERE event_id = ? AND body_sig = ?",
+                                   (event_id, body_sig)).fetchone()
+
+    def mark_sent(self, event_id: str) -> None:
+        with self.lock:
+            self.db.execute("UPDATE department_events SET sent = 1, event = '' WHERE event_id = ?", (event_id,))
+
+    def unsent(self, before: datetime) -> list[tuple[str, str]]:
+        """(event id, event) of the events not yet acknowledged by Kafka, accepted before `before`."""
+        with self.lock:
+            return [tuple(r) for r in self.db.execute(
+                "SELECT event_id, event FROM department_events WHERE sent = 0 AND requested_at < ? "
+                "ORDER BY requested_at", (before.astimezone(TZ).isoformat(),)).fetchall()]
+
     # -- retention ----------------------------------------------------------------------------------
     def forget(self, before: datetime) -> int:
-        """Closed cases from before `before` that are no request's; returns how many."""
+        """Closed cases (not requests') and sent events from before `before`; unsent events' notes masked.
+        Returns how many rows changed."""
         cut = before.astimezone(TZ).isoformat()
         with self.lock:
-            return self.db.execute("DELETE FROM cases WHERE status = ? AND occurred_at < ? AND case_id NOT IN "
-                                   "(SELECT service_request_id FROM requests)", (CaseStatus.closed.value, cut)).rowcount
+            closed = self.db.execute(
+                "DELETE FROM cases WHERE status = ? AND occurred_at < ? "
+                "AND case_id NOT IN (SELECT service_request_id FROM requests)", (CaseStatus.closed.value, cut))
+            sent = self.db.execute("DELETE FROM department_events WHERE sent = 1 AND requested_at < ?", (cut,))
+            changed = closed.rowcount + sent.rowcount
+            for event_id, event in self.db.execute("SELECT event_id, event FROM department_events "
+                                                   "WHERE sent = 0 AND requested_at < ?", (cut,)).fetchall():
+                doc = json.loads(event)
+                if doc.get("note") and (masked := mask_text(doc["note"])) != doc["note"]:
+                    self.db.execute("UPDATE department_events SET event = ? WHERE event_id = ?",
+                                    (json.dumps({**doc, "note": masked}, ensure_ascii=False), event_id))
+                    changed += 1
+            return changed
 
 
 def _local(t: datetime) -> str:
