@@ -1,12 +1,12 @@
 """The simulator: reproducible, valid, and shaped like a city (mix, rhythm, loops, rain, duplicates, the closed loop
-of every case, devices verifying their repair)."""
+of every case, patrols, devices verifying their repair)."""
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -144,6 +144,7 @@ def test_small_ads_come_back_to_the_same_grids(day, city):
 
 # -- the closed loop of app reports and device alerts (case.events) ------------------------------------------
 HOLD = timedelta(minutes=30)      # the streams' verify_hold_s default
+PATROL = ((time(8, 30), time(11, 30)), (time(14, 0), time(17, 30)))
 # Each status's possible successors as the platform and departments report them; a device case's verification
 # and closing are the worker's own (from the device's readings), so after `resolved` it is either re-dispatched
 # (the device still alarming: the worker reopened it) or its loop on case.events ends.
@@ -317,6 +318,18 @@ def test_some_cases_are_overdue_and_grid_workers_act_first(two_days):
     assert 0 < late_accepts < 0.08 * accepts
     median = {tier: sorted(xs)[len(xs) // 2] for tier, xs in took.items()}
     assert median["grid"] <= 60 < median["street"] and median["grid"] < median["community"] < median["street"]
+
+
+def test_grid_workers_patrol_in_their_hours(two_days):
+    _, events = two_days
+    reports = [e for _, e in events if isinstance(e, AppReport)]
+    patrol = [e for e in reports if e.reporter_role == "grid_worker"]
+    for e in patrol:
+        local = e.occurred_at.astimezone(TZ)
+        assert local.weekday() < 5 and any(a <= local.time() < b for a, b in PATROL), local
+    assert 0.15 < len(patrol) / len(reports) < 0.45
+    hours = Counter(e.occurred_at.astimezone(TZ).hour for e in patrol)
+    assert hours[9] and hours[15] and not hours[12]
 
 
 def test_case_events_keep_the_rate_and_the_mix(day, two_days):

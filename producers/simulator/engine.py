@@ -1,6 +1,7 @@
 """The city over simulated time: a discrete-event simulation yielding (Topic, event) pairs.
 
-Spontaneous arrivals (sensor readings, new hotline calls, app reports) follow the hour of day; what they set in motion (a ticket's closed loop, an app or device case's loop on case.events,
+Spontaneous arrivals (sensor readings, new hotline calls, app reports, grid workers' patrol reports) follow
+the hour of day; what they set in motion (a ticket's closed loop, an app or device case's loop on case.events,
 other citizens reporting the same incident, a rain episode's water rising) is scheduled on a heap. One seeded
 RNG drives everything, so the same seed and start give the same events. Simulated time never passes the wall
 clock: an event that would lie in the future is stamped "now" (only a run that outpaces its own start/speed
@@ -25,7 +26,7 @@ from cityops.models import (AppReport, Channel, ReporterRole, ResolutionMode, Sa
 from cityops.registry import CityRegistry, PoiKind, StandardAddress
 from cityops.taxonomy import Category, load_taxonomy
 from cityops.topics import APP_REPORTS, HOTLINE_TICKETS, SENSOR_EVENTS, Topic
-from producers.simulator.calendar import TZ
+from producers.simulator.calendar import TZ, Calendar
 from producers.simulator.cases import MODE_721, CaseDesk
 from producers.simulator.devices import (FAULTS_PER_DAY, FREQUENCY, Conditions, Device, barbecue_hours, fleet,
                                          over_limit, reading)
@@ -38,8 +39,10 @@ MIX = {"sensor": 0.785, "hotline": 0.065, "app": 0.15}
 EVENTS_PER_TICKET = 12.0
 EVENTS_PER_REPORT = 6.2             # an app report and its case's loop (dispatched … closed, returns, reopens)
 REPORTS_PER_INCIDENT = 1.35         # app incidents that others report too
+PATROL_SHARE = 0.25                 # of app reports: grid workers' patrols (网格员巡查), in their hours only
+PATROL_HOURS = ((8.5, 11.5), (14.0, 17.5))   # on working days
 NEW_CALLS = MIX["hotline"] / EVENTS_PER_TICKET
-NEW_REPORTS = MIX["app"] / (REPORTS_PER_INCIDENT * EVENTS_PER_REPORT)
+NEW_REPORTS = MIX["app"] * (1 - PATROL_SHARE) / (REPORTS_PER_INCIDENT * EVENTS_PER_REPORT)
 # Calls per hour of day relative to the daily mean (12345 centres: morning and evening peaks).
 CALL_RHYTHM = (0.15, 0.1, 0.08, 0.08, 0.1, 0.2, 0.5, 1.0, 1.5, 1.8, 1.8, 1.6, 1.2, 1.3, 1.6, 1.7, 1.6, 1.4,
                1.3, 1.4, 1.5, 1.3, 0.8, 0.4)
@@ -51,8 +54,10 @@ LABEL_WEIGHTS = {"私搭乱建": 4, "暴露垃圾": 6, "垃圾满溢": 5, "道�
 BARBECUE_LABELS = {"露天烧烤": 6.0, "油烟污染": 3.0, "噪声扰民": 2.5, "占道经营": 2.0}
 SITE_OF_LABEL = {"露天烧烤": PoiKind.market, "油烟污染": PoiKind.market, "占道经营": PoiKind.market,
                  "施工扰民": PoiKind.construction, "物业服务": PoiKind.residential, "道路积水": PoiKind.low_lying}
-ROLES = ((ReporterRole.resident, 0.6), (ReporterRole.grid_worker, 0.25), (ReporterRole.merchant_group, 0.08),
-         (ReporterRole.three_heads, 0.07))
+# What grid workers find on a daytime round (no nights' nuisances, no citizens' own matters).
+PATROL_WEIGHTS = {"私搭乱建": 3, "暴露垃圾": 8, "垃圾满溢": 4, "道路保洁": 4, "非法小广告": 8, "违规户外广告": 3, "施工扰民": 2,
+                  "占道经营": 8, "店外经营": 8, "非机动车乱停放": 6, "道路积水": 0.5, "井盖缺损": 2, "道路破损": 3, "绿化损坏": 3}
+CITIZENS = ((ReporterRole.resident, 0.8), (ReporterRole.merchant_group, 0.11), (ReporterRole.three_heads, 0.09))
 MINUTE = 60.0
 
 
@@ -118,6 +123,8 @@ class Simulator:
         reads_a_day = {k: 86400 * density * MIX["sensor"] * FREQUENCY[k] / self._fleet_cum[-1] for k in FAULTS_PER_DAY}
         self.devices = Conditions(self.fleet, rng, {k: min(1.0, n / reads_a_day[k]) for k, n in FAULTS_PER_DAY.items()})
         self.cases = CaseDesk(self, self.devices)
+        self.patrol = Calendar(tuple(range(5)), tuple((a * 3600, b * 3600) for a, b in PATROL_HOURS))
+        self._patrols = MIX["app"] * PATROL_SHARE / EVENTS_PER_REPORT / self.patrol.share
         grids = list(self.registry.grids.values())
         self._grids = grids
         # The centre (Zhangdian) draws three times its share of incidents.
@@ -128,7 +135,6 @@ class Simulator:
         self._sites = {k: self.registry.pois(k) for k in PoiKind}
         # Small ads come back to the same walls (回潮): a few hot spots take most of them.
         self._ad_spots = rng.sample(grids, min(12, len(grids)))
-        self._labels = list(LABEL_WEIGHTS)
         self.rains: list[Rain] = []
         self._next_rain = self.t + rng.uniform(20, 90) * MINUTE
         self._next_arrival = self.t
@@ -160,13 +166,15 @@ class Simulator:
 
     def _rate(self, t: float) -> float:
         rhythm = CALL_RHYTHM[int(self.hour(t))]
-        return self.density * (MIX["sensor"] + (NEW_CALLS + NEW_REPORTS) * rhythm)
+        return self.density * (MIX["sensor"] + (NEW_CALLS + NEW_REPORTS) * rhythm
+                               + (self._patrols if self.patrol.within(t) else 0.0))
 
     def _arrival(self) -> tuple[Topic, BaseModel] | None:
         rhythm = CALL_RHYTHM[int(self.hour(self.t))]
         hot, app = NEW_CALLS * rhythm, NEW_REPORTS * rhythm
+        patrol = self._patrols if self.patrol.within(self.t) else 0.0
         # A new call or report brings its whole closed loop later: they are rarer than their sources' events.
-        x = self.rng.random() * (MIX["sensor"] + hot + app)
+        x = self.rng.random() * (MIX["sensor"] + hot + app + patrol)
         if x < MIX["sensor"]:
             if self.cases.debt:   # a device case's event took this reading's place
                 self.cases.debt -= 1
@@ -174,7 +182,9 @@ class Simulator:
             return self.sensor(self.t)
         if x < MIX["sensor"] + hot:
             return self._new_ticket(self.t, *self._incident(self.t))
-        return self._new_report(self._incident(self.t), self.t)
+        if x < MIX["sensor"] + hot + app:
+            return self._new_report(self._incident(self.t), self.t)
+        return self._new_report(self._incident(self.t, PATROL_WEIGHTS), self.t, False, ReporterRole.grid_worker)
 
     def schedule(self, t: float, make: Callable[[float], tuple[Topic, BaseModel] | None]) -> None:
         heapq.heappush(self._heap, _Due(t, next(self._seq), make))
@@ -240,16 +250,17 @@ class Simulator:
                 self._incident_cluster(t0, "道路积水", a, rng.randint(2, 6))
 
     # -- incidents ----------------------------------------------------------------------------
-    def _incident(self, t: float) -> tuple[str, StandardAddress]:
+    def _incident(self, t: float, base: dict[str, float] = LABEL_WEIGHTS) -> tuple[str, StandardAddress]:
         rng = self.rng
         h = self.hour(t)
-        weights = dict(LABEL_WEIGHTS)
+        weights = dict(base)
         if barbecue_hours(h):
             for lab, boost in BARBECUE_LABELS.items():
-                weights[lab] *= boost
+                weights[lab] = weights.get(lab, 0) * boost
         if self.raining(t):
-            weights["道路积水"] *= 30
-        label = rng.choices(self._labels, weights=[weights[x] for x in self._labels])[0]
+            weights["道路积水"] = weights.get("道路积水", 0) * 30
+        labels = list(weights)
+        label = rng.choices(labels, weights=[weights[x] for x in labels])[0]
         site = SITE_OF_LABEL.get(label)
         if site and self._sites[site] and (label != "占道经营" or barbecue_hours(h)) and rng.random() < 0.7:
             return label, rng.choice(self._sites[site])
@@ -355,10 +366,11 @@ class Simulator:
         return self._event(t, tk, TicketStatus.reopened, note="市民不满意，重新办理")
 
     # -- app reports ----------------------------------------------------------------------------
-    def _new_report(self, incident: tuple[str, StandardAddress], t: float, cluster: bool = True):
+    def _new_report(self, incident: tuple[str, StandardAddress], t: float, cluster: bool = True,
+                    role: ReporterRole | None = None):
         rng = self.rng
         label, a = incident
-        role = self.weighted(ROLES)
+        role = role or self.weighted(CITIZENS)
         lat, lon = self._jitter(a, 30)
         place = spoken(self.rng, self.registry, a)
         text = compose_short(rng, label, place) if role is not ReporterRole.resident or rng.random() < 0.5 \
