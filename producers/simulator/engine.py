@@ -98,7 +98,8 @@ class _Due:
 class Simulator:
     """`Simulator(seed, registry, start=...)` iterates (Topic, event) pairs in simulated-time order.
 
-    density: mean events per simulated second over all sources (2.0 ≈ a 12345 centre's 130 calls an hour).
+    density: mean events per simulated second over all sources, the cases' loops included (2.0 ≈ 80 calls to 12345,
+        170 app reports and 27 device alarms an hour, over a week).
     start: the simulated clock's start (tz-aware); give it for reproducible runs (default: 24 h ago).
     truth: ticket_id/report_id → the category label the simulator meant (for evaluating the classifier).
     """
