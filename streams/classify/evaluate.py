@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cityops.taxonomy import OTHER_LABEL
 from streams.classify.classifier import Classifier
 
 DOC_START = "<!-- evaluation:start (written by `cityops classify --evaluate … --write-doc …`) -->"
@@ -32,6 +33,11 @@ class Evaluation:
     @property
     def accuracy(self) -> float:
         return sum(e.label == p for e, p in self.pairs) / max(len(self.pairs), 1)
+
+    @property
+    def misrouted(self) -> float:
+        """Share sent to a wrong department: a wrong label other than 其他 (其他 goes to a person, who reroutes)."""
+        return sum(e.label != p and p != OTHER_LABEL for e, p in self.pairs) / max(len(self.pairs), 1)
 
     def confusion(self) -> Counter[tuple[str, str]]:
         return Counter((e.label, p) for e, p in self.pairs)
