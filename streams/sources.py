@@ -28,6 +28,7 @@ from streams.state import KV
 
 Out = tuple[str, bytes | None, bytes]
 SENT_KEPT = 4  # a device remembers the outputs of its last transitions, to re-emit them when replayed
+ALARM_NOTE_S = 60   # a device over its limit notes when, at most once a minute (a later check compares)
 
 
 def dead_out(dl: DeadLetter) -> Out:
@@ -159,26 +160,38 @@ class Sources:
                                 text=f"设备 {ev.device_id} 告警 {ev.alert_code or ''}：{ev.value:g}{UNITS[ev.kind]}",
                                 address=None, place=place, confidence=1.0, discovered_by=Discovery.sensor,
                                 device_id=ev.device_id)
+            if state is None or offset > state.get("off", -1):   # when it alarmed: a check coming later sees it
+                self._save(ev, partition, offset, state, {**(state or {}), "alarmed": ev.occurred_at.timestamp()},
+                           [], verify)
             return [self._candidate(draft)]
         k = self.limits.kinds.get(ev.kind)
         bounds = self.limits.bounds(ev.kind, ev.occurred_at) if k else None
         new, what = incidents.step(state, ev.occurred_at.timestamp(), ev.value, bounds,
                                    k.sustain_s if k else 0, k.clear_s if k else 0)
+        t = ev.occurred_at.timestamp()
+        if bounds is not None and ev.value >= bounds[0] and t - (new or {}).get("alarmed", 0) >= ALARM_NOTE_S:
+            new = {**(new or {}), "alarmed": t}   # when it was last over its limit, to the minute
         if what:
             outs += self._transition(ev, place, c, new, state, what)
         if new is state and not outs and verify == (state or {}).get("verify"):
             return []
         return self._save(ev, partition, offset, state, new, outs, verify)
 
-    def check(self, raw: bytes, partition: int) -> None:
-        """A device's case was resolved (streams.device-checks): its next readings verify the repair."""
+    def check(self, raw: bytes, topic: str, partition: int, offset: int) -> list[Out]:
+        """A device's case was resolved (streams.device-checks): its next readings verify the repair; an alarm
+        it raised after the resolution, before this check came, reopens the case at once."""
         chk = DeviceCheck.model_validate_json(raw)
         state = self.devices.get(chk.device_id) or {}
         pending = state.get("verify")
         if pending and pending["version"] >= chk.version:
-            return   # a replay, or an older resolution
+            return []   # a replay, or an older resolution
+        since = chk.resolved_at.timestamp()
+        if state.get("alarmed", 0) >= since:
+            at = datetime.fromtimestamp(state["alarmed"], timezone.utc).isoformat()
+            return [_reopen(chk.case_id, chk.version, at, f"设备 {chk.device_id} 办结后仍告警", topic, offset)]
         self.devices.put(partition, chk.device_id, {**state, "verify": {
-            "case_id": chk.case_id, "version": chk.version, "since": chk.resolved_at.timestamp()}})
+            "case_id": chk.case_id, "version": chk.version, "since": since}})
+        return []
 
     def _verified(self, ev: SensorEvent, verify: dict, offset: int) -> tuple[list[Out], dict | None]:
         """A device whose case awaits verification: still alarming → the case reopened as a false closure; back
@@ -193,12 +206,10 @@ class Sources:
             return [], verify
         cid, version, at = verify["case_id"], verify["version"], ev.occurred_at.isoformat()
         if alarming:
-            event = {"event_id": f"{cid}-fc{version}"[-64:], "status": "reopened", "false_closure": True,
-                     "occurred_at": at, "received_at": at, "system": "device",
-                     "note": f"设备 {ev.device_id} 办结后仍告警：{ev.value:g}{UNITS[ev.kind]}"}
-        else:
-            event = {"event_id": f"{cid}-ok{version}"[-64:], "status": "verified", "then_closed": True,
-                     "occurred_at": at, "received_at": at, "system": "device", "note": "设备读数恢复正常，核查通过"}
+            return [_reopen(cid, version, at, f"设备 {ev.device_id} 办结后仍告警：{ev.value:g}{UNITS[ev.kind]}",
+                            SENSOR_EVENTS.name, offset)], None
+        event = {"event_id": f"{cid}-ok{version}"[-64:], "status": "verified", "then_closed": True,
+                 "occurred_at": at, "received_at": at, "system": "device", "note": "设备读数恢复正常，核查通过"}
         cmd = ApplyTicket(case_id=cid, event=event, source_offset=offset, source_topic=SENSOR_EVENTS.name)
         return [(CASE_COMMANDS.name, cid.encode(), cmd.model_dump_json().encode())], None
 
@@ -241,6 +252,14 @@ class Sources:
         if what == "open":
             outs.append(alert_out(alert_rules.incident_opened(inc.model_dump(mode="json"), ev.occurred_at)))
         return outs
+
+
+def _reopen(cid: str, version: int, at: str, note: str, topic: str, offset: int) -> Out:
+    """The command reopening a device case its device found unresolved (虚假办结)."""
+    event = {"event_id": f"{cid}-fc{version}"[-64:], "status": "reopened", "false_closure": True,
+             "occurred_at": at, "received_at": at, "system": "device", "note": note}
+    cmd = ApplyTicket(case_id=cid, event=event, source_offset=offset, source_topic=topic)
+    return CASE_COMMANDS.name, cid.encode(), cmd.model_dump_json().encode()
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ FEATURES = (cases, aggregates)   # their handlers and timers register when impor
 for _topic, _handle in SOURCES.items():
     source(_topic.name, _handle)
 # Resolved device cases, by device (co-partitioned with sensor.events): the device's readings verify them.
-consume(DEVICE_CHECKS.name, lambda m: sources().check(m.value, m.partition) or [])
+consume(DEVICE_CHECKS.name, lambda m: sources().check(m.value, m.topic, m.partition, m.offset))
 app.timer(STATE_WRITE_S)(app.checkpoint.write_state_tick)
 
 

@@ -129,7 +129,7 @@ def test_a_device_case_is_verified_by_its_readings_or_reopened_as_a_false_closur
     state, out, _ = lifecycle.apply_ticket(state, event("resolved", at + timedelta(hours=1), 1, case_id=cid,
                                                         resolution_mode="管理"), 1, TAX, "case.events")
     chk = DeviceCheck(device_id="WD-001", case_id=cid, resolved_at=at + timedelta(hours=1), version=out[0]["version"])
-    sources.check(chk.model_dump_json().encode(), 0)
+    sources.check(chk.model_dump_json().encode(), "streams.device-checks", 0, 1)
     # Still flooding after the "repair": the case reopens as a false closure, the supervisor is paged.
     cmds = _commands(sources.sensor(_reading("WD-001", at + timedelta(hours=1, minutes=5), 40.0), b"WD-001",
                                     "sensor.events", 0, 2))
@@ -141,7 +141,7 @@ def test_a_device_case_is_verified_by_its_readings_or_reopened_as_a_false_closur
     state, out, _ = lifecycle.apply_ticket(state, event("resolved", at + timedelta(hours=2), 3, case_id=cid,
                                                         resolution_mode="服务"), 3, TAX, "case.events")
     sources.check(DeviceCheck(device_id="WD-001", case_id=cid, resolved_at=at + timedelta(hours=2),
-                              version=out[0]["version"]).model_dump_json().encode(), 0)
+                              version=out[0]["version"]).model_dump_json().encode(), "streams.device-checks", 0, 2)
     assert _commands(sources.sensor(_reading("WD-001", at + timedelta(hours=2, minutes=10), 2.0), b"WD-001",
                                     "sensor.events", 0, 3)) == []    # normal, but not for long enough yet
     cmds = _commands(sources.sensor(_reading("WD-001", at + timedelta(hours=2, minutes=31), 1.0), b"WD-001",
@@ -174,3 +174,17 @@ def test_the_pager_pages_the_level_named_by_the_alert():
                   dedup_key="k", title="超期", occurred_at=T0)
     assert [h.key for h in Pager.targets(pager, alert)] == ["市政", "市政@city", "@city", "*"]
     assert [h.key for h in Pager.targets(pager, alert.model_copy(update={"level": ""}))] == ["市政", "*"]
+
+
+def test_an_alarm_that_comes_before_its_check_still_reopens_the_case(sources):
+    """At speed the device's next alarm can reach the worker before the resolved case's check: the check then
+    finds the alarm noted after the resolution and reopens the case at once."""
+    at = T0
+    (_, _, cand), = sources.sensor(_reading("WD-002", at, 30.0, "alert"), b"WD-002", "sensor.events", 1, 1)
+    cid = orjson.loads(cand)["case"]["case_id"]
+    sources.sensor(_reading("WD-002", at + timedelta(hours=1, minutes=2), 35.0), b"WD-002", "sensor.events", 1, 2)
+    chk = DeviceCheck(device_id="WD-002", case_id=cid, resolved_at=at + timedelta(hours=1), version=3)
+    cmds = _commands(sources.check(chk.model_dump_json().encode(), "streams.device-checks", 1, 7))
+    assert [(c.event["status"], c.event["false_closure"], c.source_offset) for c in cmds] == [("reopened", True, 7)]
+    earlier = DeviceCheck(device_id="WD-002", case_id=cid, resolved_at=at + timedelta(hours=2), version=5)
+    assert sources.check(earlier.model_dump_json().encode(), "streams.device-checks", 1, 8) == []   # dry since
