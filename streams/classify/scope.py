@@ -24,8 +24,13 @@ _EITHER = re.compile(r"就是")
 # The correction after a negation: 而是 / 是 / 吵的是 … starting a clause, within the next few clauses.
 _CORRECTION = re.compile(r"(?:而是|其实是|实际上是|就是|的是|只是|(?<![但还可总于真要老凡像都也])是)")
 _MAIN = re.compile(
-    r"(?:最主要的?是|主要是|主要说|最要紧的?是|最要命的?是|最危险的?是|最严重的?是|最急的?是|最关键的?是|关键是|"
-    r"重点是|重点说|最受不了的?是|最烦的?是|根子在|根本原因是|主要原因是|要求先|先把|先处理|先解决|先派人|首先)")
+    r"(?:最(?:主要|要紧|要命|危险|严重|急|关键|受不了|烦|头疼|担心|怕|气人|难受)的?(?:就|还)?是|主要(?:就)?是|主要说|"
+    r"关键(?:的)?是|重点是|重点说|重要的是|当务之急是|根子在|根本原因是|主要原因是|"
+    r"要求先|先把|先处理|先解决|先派人|首先)")
+# 「主要说后面这个」 points back at the problem named just before it.
+_BACK_REFERENCE = re.compile(r"^(?:后面|后边|后一个|后者|第二个|最后一个|最后那个)")
+# A clause opening with these starts another, secondary problem: the main request has ended.
+_ASIDE = re.compile(r"^(?:另外|还有|顺便|再有|再就是|其他|其它|别的)")
 _MINOR = re.compile(r"(?:倒还好|还好(?!好)|也就算了|先不急|不太急|不急|不着急|是有一点|倒是其次|是小事|都是小事|"
                     r"以后再说|以后再修|以后再弄|以后再处理|下次再说|再说吧|放一放|慢慢弄|慢慢整改|可以等)")
 _ANY = re.compile(_NEGATION.pattern + "|" + _MAIN.pattern + "|" + _MINOR.pattern)
@@ -38,13 +43,16 @@ def spans(text: str) -> list[tuple[str, float]]:
     clauses = [c for c in _CLAUSE.split(text) if c.strip(_FILLER)]
     out: list[tuple[str, float]] = []
     expect_correction = 0  # clauses left in which a 是… answers the last negation
-    main_follows = False  # 「关键是」 ended its clause: the next one is the main request
+    in_main = False  # the main request (or a correction) goes on in the clauses after it, until an aside
     for clause in clauses:
         pieces, expect_correction = _clause(clause, expect_correction)
-        if main_follows:
-            pieces = [(p, MAIN if w == PLAIN else w) for p, w in pieces]
-        main_follows = pieces[-1][1] == MAIN and not pieces[-1][0].strip(_FILLER)
-        if len(pieces) == 1 and pieces[0][1] == MINOR and len(clause) <= 6 and out and out[-1][1] == PLAIN:
+        if in_main and all(w == PLAIN for _, w in pieces) and not _ASIDE.match(clause.strip(_FILLER)):
+            pieces = [(p, MAIN) for p, _ in pieces]
+        last, weight = pieces[-1]
+        if weight == MAIN and _BACK_REFERENCE.match(last.strip(_FILLER)) and out and out[-1][1] == PLAIN:
+            out[-1] = (out[-1][0], MAIN)
+        in_main = weight == MAIN
+        if len(pieces) == 1 and weight == MINOR and len(clause) <= 6 and out and out[-1][1] == PLAIN:
             out[-1] = (out[-1][0], MINOR)  # 「这个先不急」 waves away the clause before it
         out.extend(pieces)
     if any(w == MAIN for _, w in out):
