@@ -28,7 +28,6 @@ from streams.state import KV
 
 Out = tuple[str, bytes | None, bytes]
 SENT_KEPT = 4  # a device remembers the outputs of its last transitions, to re-emit them when replayed
-ALARM_NOTE_S = 60   # a device over its limit notes when, at most once a minute (a later check compares)
 
 
 def dead_out(dl: DeadLetter) -> Out:
@@ -148,34 +147,38 @@ class Sources:
                     for t, k, v in outs]
             if sent or ev.event != "alert":
                 return sent
-            outs, verify = [], None   # an alarm's case again: idempotent by its id
-        else:
-            verify = state.get("verify") if state else None
-            outs, verify = self._verified(ev, verify, offset) if verify else ([], None)
+            return [self._candidate(self._alarm_draft(ev, c, place))]   # an alarm's case again: idempotent by id
+        verify = state.get("verify") if state else None
+        t = ev.occurred_at.timestamp()
         if ev.event == "alert":
-            if outs:   # the device alarming again reopens its resolved case (虚假办结): no second case
-                return self._save(ev, partition, offset, state, state, outs, verify)
-            # A device's own alarm (cover missing, lamp fault) is a case; repeats merge as duplicates.
-            draft = self._draft(case_id=f"S-{ev.event_id}"[:64], ev=ev, label_of=c,
-                                text=f"设备 {ev.device_id} 告警 {ev.alert_code or ''}：{ev.value:g}{UNITS[ev.kind]}",
-                                address=None, place=place, confidence=1.0, discovered_by=Discovery.sensor,
-                                device_id=ev.device_id)
-            if state is None or offset > state.get("off", -1):   # when it alarmed: a check coming later sees it
-                self._save(ev, partition, offset, state, {**(state or {}), "alarmed": ev.occurred_at.timestamp()},
-                           [], verify)
-            return [self._candidate(draft)]
+            if verify:   # the device alarming again reopens its resolved case (虚假办结): no second case
+                outs, verify = self._verified(ev, verify, offset, alarming=True, normal=False)
+                if outs:
+                    return self._save(ev, partition, offset, state, state, outs, verify)
+            # A device's own alarm (cover missing, lamp fault) is a case; repeats merge as duplicates. When it
+            # alarmed is noted: a check of its earlier case coming later sees it.
+            self._save(ev, partition, offset, state, {**(state or {}), "alarmed": t}, [], verify)
+            return [self._candidate(self._alarm_draft(ev, c, place))]
         k = self.limits.kinds.get(ev.kind)
         bounds = self.limits.bounds(ev.kind, ev.occurred_at) if k else None
-        new, what = incidents.step(state, ev.occurred_at.timestamp(), ev.value, bounds,
-                                   k.sustain_s if k else 0, k.clear_s if k else 0)
-        t = ev.occurred_at.timestamp()
-        if bounds is not None and ev.value >= bounds[0] and t - (new or {}).get("alarmed", 0) >= ALARM_NOTE_S:
-            new = {**(new or {}), "alarmed": t}   # when it was last over its limit, to the minute
+        new, what = incidents.step(state, t, ev.value, bounds, k.sustain_s if k else 0, k.clear_s if k else 0)
         if what:
             outs += self._transition(ev, place, c, new, state, what)
+        if what == "open":   # sustained over its limit: when, so that a check coming later sees it
+            new = {**new, "alarmed": t}
+        if verify:   # still in alarm after the repair, or back to normal long enough
+            s_now = (new or {}).get("s")
+            more, verify = self._verified(ev, verify, offset, alarming=s_now == "open", normal=s_now is None)
+            outs += more
         if new is state and not outs and verify == (state or {}).get("verify"):
             return []
         return self._save(ev, partition, offset, state, new, outs, verify)
+
+    def _alarm_draft(self, ev: SensorEvent, c, place: Place | None) -> dict:
+        return self._draft(case_id=f"S-{ev.event_id}"[:64], ev=ev, label_of=c,
+                           text=f"设备 {ev.device_id} 告警 {ev.alert_code or ''}：{ev.value:g}{UNITS[ev.kind]}",
+                           address=None, place=place, confidence=1.0, discovered_by=Discovery.sensor,
+                           device_id=ev.device_id)
 
     def check(self, raw: bytes, topic: str, partition: int, offset: int) -> list[Out]:
         """A device's case was resolved (streams.device-checks): its next readings verify the repair; an alarm
@@ -193,16 +196,16 @@ class Sources:
             "case_id": chk.case_id, "version": chk.version, "since": since}})
         return []
 
-    def _verified(self, ev: SensorEvent, verify: dict, offset: int) -> tuple[list[Out], dict | None]:
-        """A device whose case awaits verification: still alarming → the case reopened as a false closure; back
-        to normal for the kind's hold time → 核查通过 and closed. The pending check, or None once decided."""
+    def _verified(self, ev: SensorEvent, verify: dict, offset: int, *, alarming: bool, normal: bool
+                  ) -> tuple[list[Out], dict | None]:
+        """A device whose case awaits verification: still in alarm (an alert, or an incident open: over its limit
+        for the kind's sustain time) → the case reopened as a false closure; normal for the kind's hold time →
+        核查通过 and closed. The pending check, or None once decided."""
         t = ev.occurred_at.timestamp()
         if t < verify["since"]:
             return [], verify
         k = self.limits.kinds.get(ev.kind)
-        bounds = self.limits.bounds(ev.kind, ev.occurred_at)
-        alarming = ev.event == "alert" or (bounds is not None and ev.value >= bounds[0])
-        if not alarming and t - verify["since"] < (k.verify_hold_s if k else VERIFY_HOLD_S):
+        if not alarming and not (normal and t - verify["since"] >= (k.verify_hold_s if k else VERIFY_HOLD_S)):
             return [], verify
         cid, version, at = verify["case_id"], verify["version"], ev.occurred_at.isoformat()
         if alarming:

@@ -130,9 +130,12 @@ def test_a_device_case_is_verified_by_its_readings_or_reopened_as_a_false_closur
                                                         resolution_mode="管理"), 1, TAX, "case.events")
     chk = DeviceCheck(device_id="WD-001", case_id=cid, resolved_at=at + timedelta(hours=1), version=out[0]["version"])
     sources.check(chk.model_dump_json().encode(), "streams.device-checks", 0, 1)
-    # Still flooding after the "repair": the case reopens as a false closure, the supervisor is paged.
-    cmds = _commands(sources.sensor(_reading("WD-001", at + timedelta(hours=1, minutes=5), 40.0), b"WD-001",
-                                    "sensor.events", 0, 2))
+    # Still flooding after the "repair" (over the limit for the kind's sustain time): the case reopens as a false
+    # closure and the supervisor is paged; one reading over the limit is not yet an alarm.
+    assert _commands(sources.sensor(_reading("WD-001", at + timedelta(hours=1, minutes=5), 40.0), b"WD-001",
+                                    "sensor.events", 0, 2)) == []
+    cmds = _commands(sources.sensor(_reading("WD-001", at + timedelta(hours=1, minutes=8), 41.0), b"WD-001",
+                                    "sensor.events", 0, 5))
     assert [c.event["status"] for c in cmds] == ["reopened"] and cmds[0].event["false_closure"]
     state, out, alerts = lifecycle.apply_ticket(state, cmds[0].event, cmds[0].source_offset, TAX, cmds[0].source_topic)
     assert out[0]["status"] == "reopened" and out[0]["false_closures"] == 1
@@ -143,15 +146,15 @@ def test_a_device_case_is_verified_by_its_readings_or_reopened_as_a_false_closur
     sources.check(DeviceCheck(device_id="WD-001", case_id=cid, resolved_at=at + timedelta(hours=2),
                               version=out[0]["version"]).model_dump_json().encode(), "streams.device-checks", 0, 2)
     assert _commands(sources.sensor(_reading("WD-001", at + timedelta(hours=2, minutes=10), 2.0), b"WD-001",
-                                    "sensor.events", 0, 3)) == []    # normal, but not for long enough yet
+                                    "sensor.events", 0, 6)) == []    # normal, but not for long enough yet
     cmds = _commands(sources.sensor(_reading("WD-001", at + timedelta(hours=2, minutes=31), 1.0), b"WD-001",
-                                    "sensor.events", 0, 4))
+                                    "sensor.events", 0, 7))
     assert [c.event["status"] for c in cmds] == ["verified"]
     state, out, _ = lifecycle.apply_ticket(state, cmds[0].event, cmds[0].source_offset, TAX, cmds[0].source_topic)
     assert [c["status"] for c in out] == ["verified", "closed"] and out[-1]["closed_at"]
     # A replayed reading re-emits its command (its first copy may have been lost); the case applies it once.
     again = _commands(sources.sensor(_reading("WD-001", at + timedelta(hours=2, minutes=31), 1.0), b"WD-001",
-                                     "sensor.events", 0, 4))
+                                     "sensor.events", 0, 7))
     assert again == cmds
     assert lifecycle.apply_ticket(state, again[0].event, again[0].source_offset, TAX, again[0].source_topic)[1] == \
         [state["case"]]
@@ -182,7 +185,9 @@ def test_an_alarm_that_comes_before_its_check_still_reopens_the_case(sources):
     at = T0
     (_, _, cand), = sources.sensor(_reading("WD-002", at, 30.0, "alert"), b"WD-002", "sensor.events", 1, 1)
     cid = orjson.loads(cand)["case"]["case_id"]
-    sources.sensor(_reading("WD-002", at + timedelta(hours=1, minutes=2), 35.0), b"WD-002", "sensor.events", 1, 2)
+    for n, minutes in enumerate((2, 5), start=2):   # over the limit for the sustain time: in alarm again
+        sources.sensor(_reading("WD-002", at + timedelta(hours=1, minutes=minutes), 35.0), b"WD-002", "sensor.events",
+                       1, n)
     chk = DeviceCheck(device_id="WD-002", case_id=cid, resolved_at=at + timedelta(hours=1), version=3)
     cmds = _commands(sources.check(chk.model_dump_json().encode(), "streams.device-checks", 1, 7))
     assert [(c.event["status"], c.event["false_closure"], c.source_offset) for c in cmds] == [("reopened", True, 7)]

@@ -187,7 +187,8 @@ def test_a_device_catches_a_false_closure_and_then_verifies_the_repair(city):
                   lag(city.bootstrap, WORKER_GROUP, [DEVICE_CHECKS.name]) == 0)
 
     resolve(2, t0 + timedelta(minutes=30))
-    city.send(SENSOR_EVENTS.name, dev, reading(t0 + timedelta(minutes=35), 40.0))      # still flooded
+    for minutes in (35, 38):                                                            # still flooded
+        city.send(SENSOR_EVENTS.name, dev, reading(t0 + timedelta(minutes=minutes), 40.0))
     reopened = city.wait("reopened as a false closure",
                          lambda: [v for v in city.versions(cid) if v["status"] == "reopened"])[0]
     assert reopened["false_closures"] == 1
