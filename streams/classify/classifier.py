@@ -127,8 +127,11 @@ class Classifier:
         grams = piece_grams(pieces)
         z = self.model.log_odds(grams)
         if self._labels:
-            rules = sum(self._totals(piece, ids) * w for (piece, w), (ids, _) in zip(pieces, grams))
-            np.add.at(z, self._rule_columns, rules * self.rules_scale)  # add.at: labels may share a column
+            if len(pieces) == 1:
+                rules = self._totals(pieces[0][0], grams[0][0]) * (pieces[0][1] * self.rules_scale)
+            else:
+                rules = sum(self._totals(piece, ids) * (w * self.rules_scale) for (piece, w), (ids, _) in zip(pieces, grams))
+            z[self._rule_columns] += rules  # each label appears once in the rules file: no column twice
         e = np.exp(z - z.max())
         return e / e.sum()
 
