@@ -9,7 +9,7 @@ import typer
 
 from cityops.errors import UserError
 
-EVALUATE_COMMAND = "cityops classify --evaluate tests/data/complaints_heldout.jsonl --write-doc docs/classification.md"
+EVALUATE_COMMAND = "cityops classify --evaluate tests/data/complaints_acceptance.jsonl --write-doc docs/classification.md"
 
 
 def register(root: typer.Typer) -> None:
@@ -106,7 +106,8 @@ def _evaluate(clf, path: Path, write_doc: Path | None) -> None:
     out = Console()
     for split, (ok, n) in ev.by_split.items():
         out.print(f"{split}: {ok}/{n} = {ok / n:.1%}")
-    out.print(f"[bold]overall accuracy: {ev.accuracy:.1%}[/] ({len(ev.pairs)} complaints)")
+    out.print(f"[bold]overall accuracy: {ev.accuracy:.1%}[/] ({len(ev.pairs)} complaints); "
+              f"sent to a wrong department: {ev.misrouted:.2%}")
     t = Table("label", "precision", "recall", "F1", "support")
     for lab, p, r, f, s in ev.per_label():
         t.add_row(lab, f"{p:.2f}", f"{r:.2f}", f"{f:.2f}", str(s))

@@ -25,6 +25,7 @@ class Evaluation:
     codes: dict[str, str]  # label → taxonomy code, in taxonomy order
     pairs: list[tuple[Example, str]]  # (example, predicted label)
     by_split: dict[str, tuple[int, int]] = field(default_factory=dict)  # split → (correct, total)
+    misrouted_by_split: dict[str, int] = field(default_factory=dict)  # split → how many went to a wrong department
 
     @property
     def labels(self) -> list[str]:
@@ -83,17 +84,22 @@ def evaluate(classifier: Classifier, examples: list[Example]) -> Evaluation:
     for split in sorted({e.split for e in examples}):
         sel = [(e, p) for e, p in ev.pairs if e.split == split]
         ev.by_split[split] = (sum(e.label == p for e, p in sel), len(sel))
+        ev.misrouted_by_split[split] = sum(e.label != p and p != OTHER_LABEL for e, p in sel)
     return ev
 
 
 def markdown(ev: Evaluation, source: str, command: str) -> str:
     """The evaluation section of docs/classification.md."""
     lines = [DOC_START, "", f"Produced by `{command}` on `{source}` ({len(ev.pairs)} complaints).", ""]
-    lines += ["| split | correct | total | accuracy |", "|---|---:|---:|---:|"]
+    lines += ["| split | correct | total | accuracy | to a wrong department |", "|---|---:|---:|---:|---:|"]
     for split, (ok, n) in ev.by_split.items():
-        lines.append(f"| {split} | {ok} | {n} | {ok / n:.1%} |")
+        wrong = ev.misrouted_by_split[split]
+        lines.append(f"| {split} | {ok} | {n} | {ok / n:.1%} | {wrong} ({wrong / n:.1%}) |")
     ok = sum(e.label == p for e, p in ev.pairs)
-    lines += [f"| **overall** | {ok} | {len(ev.pairs)} | **{ev.accuracy:.1%}** |", ""]
+    wrong = sum(ev.misrouted_by_split.values())
+    lines += [f"| **overall** | {ok} | {len(ev.pairs)} | **{ev.accuracy:.1%}** | **{wrong} ({ev.misrouted:.2%})** |", "",
+              "A wrong label other than 其他 sends the case to a wrong department; 其他 goes to a person, who "
+              "routes it.", ""]
     lines += ["### Per label", "", "| label | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {lab} | {p:.2f} | {r:.2f} | {f:.2f} | {s} |" for lab, p, r, f, s in ev.per_label()]
     lines += ["", "### Confusion table", "",
