@@ -24,7 +24,7 @@ def _show(status: str, measure, write: bool, save, out_path: Path, said: str = "
 
 @app.command("classify")
 def classify(
-    repeat: int = typer.Option(50, min=1, help="how many times the labelled set (~420 complaints) is repeated"),
+    repeat: int = typer.Option(50, min=1, help="how many times the labelled complaints under tests/data (~2,100) are repeated"),
     out_path: Path = typer.Option(Path("docs/benchmarks-classify.md"), "--out", help="Markdown file the figures are appended to"),
     write: bool = typer.Option(True, "--write/--no-write", help="append the figures to --out"),
 ) -> None:
