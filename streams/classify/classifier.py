@@ -97,19 +97,21 @@ class Classifier:
     @classmethod
     @lru_cache(maxsize=1)
     def default(cls) -> Classifier:
-        """The process-wide classifier: the configured rules file, loaded and checked once."""
+        """The process-wide classifier: the configured rules file and the shipped model, loaded and checked once."""
         from cityops.settings import get_settings
 
         return cls(load_taxonomy(), get_settings().classify_rules or DEFAULT_RULES)
 
     def scores(self, text: str) -> dict[str, tuple[float, list[str]]]:
-        """Score of every label that scored anything, with the keywords/patterns that hit (for --explain)."""
+        """Every label whose rules hit, with its score (weighted by scope, as classify adds it) and the
+        keywords/patterns that hit anywhere in the text (for --explain)."""
         out: dict[str, tuple[float, list[str]]] = {}
+        norm = normalize(text)
+        pieces = spans(text)
         for lab in self._labels:
-            norm = normalize(text)
             hits = [k for k, _ in lab.keywords if normalize(k) in norm] + [p.pattern for p, _ in lab.patterns if p.search(text)]
             if hits:
-                out[lab.category.label] = (self._score(lab, text), hits)
+                out[lab.category.label] = (sum(w * self._score(lab, piece) for piece, w in pieces), hits)
         return out
 
     def classify(self, text: str) -> Classification:
