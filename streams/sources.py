@@ -191,7 +191,7 @@ class Sources:
         since = chk.resolved_at.timestamp()
         if state.get("alarmed", 0) >= since:
             at = datetime.fromtimestamp(state["alarmed"], timezone.utc).isoformat()
-            return [_reopen(chk.case_id, chk.version, at, f"设备 {chk.device_id} 办结后仍告警", topic, offset)]
+            return [_reopen(chk.case_id, chk.version, at, "设备办结后仍告警", topic, offset)]
         self.devices.put(partition, chk.device_id, {**state, "verify": {
             "case_id": chk.case_id, "version": chk.version, "since": since}})
         return []
@@ -209,8 +209,8 @@ class Sources:
             return [], verify
         cid, version, at = verify["case_id"], verify["version"], ev.occurred_at.isoformat()
         if alarming:
-            return [_reopen(cid, version, at, f"设备 {ev.device_id} 办结后仍告警：{ev.value:g}{UNITS[ev.kind]}",
-                            SENSOR_EVENTS.name, offset)], None
+            return [_reopen(cid, version, at, f"设备办结后仍告警：{ev.value:g}{UNITS[ev.kind]}", SENSOR_EVENTS.name,
+                            offset)], None
         event = {"event_id": f"{cid}-ok{version}"[-64:], "status": "verified", "then_closed": True,
                  "occurred_at": at, "received_at": at, "system": "device", "note": "设备读数恢复正常，核查通过"}
         cmd = ApplyTicket(case_id=cid, event=event, source_offset=offset, source_topic=SENSOR_EVENTS.name)
