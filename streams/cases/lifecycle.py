@@ -167,8 +167,9 @@ def add_reporter(state: dict | None, reporter: str, partition: int, tax: Taxonom
 
 
 def due(case: dict) -> float | None:
-    """When the case next needs a look (its 签收 falls due, or its time limit at this level), if it still can."""
-    if case["status"] in DONE:
+    """When the case next needs a look (its 签收 falls due, or its time limit at this level), if it still can. A
+    report merged into another case is handled as that case: it falls due on its own only once dispatched."""
+    if case["status"] in DONE or case.get("duplicate_of") and case["status"] == TicketStatus.created:
         return None
     times = []
     if case["status"] == TicketStatus.dispatched and case.get("accept_due_at") and not case.get("accept_overdue"):
@@ -178,12 +179,15 @@ def due(case: dict) -> float | None:
     return min(times) if times else None
 
 
+lifecycle_due = due
+
+
 def check_overdue(state: dict, now: datetime, tax: Taxonomy | None = None) -> tuple[dict, list[dict], list[Alert]]:
     """Not accepted in time: flagged, the department alerted. Past its time limit and not done: up one level
     (超期升级, 四级贯通) with the category's time limit again from the missed due time, and that level's duty
     officer paged; at city level it stays overdue."""
     case = state.get("case")
-    if case is None or case["status"] in DONE:
+    if case is None or lifecycle_due(case) is None:
         return state, [], []
     tax = tax or load_taxonomy()
     t = now.timestamp()
