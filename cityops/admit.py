@@ -45,8 +45,13 @@ def reason_of(e: ValidationError, payload: bytes) -> tuple[str, str]:
             return "encoding", f"not UTF-8 at byte {u.start} (GBK? re-encode as UTF-8)"
         return "invalid_json", errors[0]["msg"]
     timed = any(err["loc"] and err["loc"][0] in _TIME_FIELDS and err["type"] != "missing" for err in errors)
-    return ("timestamp" if timed else "schema",
-            "; ".join(f"{'.'.join(map(str, err['loc'])) or '(event)'}: {err['msg']}" for err in errors[:5]))
+    return "timestamp" if timed else "schema", describe(e)
+
+
+def describe(e: ValidationError, most: int = 5) -> str:
+    """What the model refused, as fields and rules: never the values, which may quote a citizen."""
+    return "; ".join(f"{'.'.join(map(str, err['loc'])) or '(event)'}: {err['msg']}"
+                     for err in e.errors(include_url=False, include_input=False)[:most])
 
 
 def implausible_point(lat: float | None, lon: float | None, in_city: InCity) -> str | None:

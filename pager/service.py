@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 from pydantic import ValidationError
 
+from cityops.admit import describe
 from cityops.models.alerts import Alert, Delivery
 from cityops.topics import ALERTS, DELIVERIES, wait_for_partitions
 from pager.delivery import Deliverer, Retry
@@ -146,9 +147,6 @@ def _alert(rec) -> Alert | None:
     try:
         return Alert.model_validate_json(rec.value)
     except ValidationError as e:
-        # The streams validate what they send; the sink keeps the topic's bad messages as dead letters. The
-        # errors without their input values: a detail quotes a citizen's complaint.
-        why = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'message'}: {err['msg']}"
-                        for err in e.errors(include_input=False))
-        log.warning("alerts %d/%d: not an Alert, skipped: %s", rec.partition, rec.offset, why[:300])
+        # The streams validate what they send; the sink keeps the topic's bad messages as dead letters.
+        log.warning("alerts %d/%d: not an Alert, skipped: %s", rec.partition, rec.offset, describe(e)[:300])
         return None

@@ -12,6 +12,7 @@ import time
 
 from pydantic import ValidationError
 
+from cityops.admit import describe
 from cityops.models import CaseUpdate
 from cityops.topics import CASES, wait_for_partitions
 from producers.intake.casebook import CaseBook
@@ -84,8 +85,6 @@ def _version(rec) -> CaseUpdate | None:
     try:
         return CaseUpdate.model_validate_json(rec.value)
     except ValidationError as e:
-        # Without the input values: a case's fields may quote a complaint.
-        why = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'message'}: {err['msg']}"
-                        for err in e.errors(include_input=False))
-        log.warning("%s %d/%d: not a CaseUpdate, skipped: %s", CASES.name, rec.partition, rec.offset, why[:300])
+        log.warning("%s %d/%d: not a CaseUpdate, skipped: %s", CASES.name, rec.partition, rec.offset,
+                    describe(e)[:300])
         return None
