@@ -57,6 +57,7 @@ def store_without(wh, table: str, views: list[str], rows: int, shift: int) -> No
     ("raw_tickets", ["events_per_minute_tickets"]),
     ("case_history", ["case_daily_mv", "case_open_mv"]),   # hotspot_monthly counts first versions only
     ("case_history", ["hotspot_monthly_mv"]),              # a day mask (OR) and day counts
+    ("case_history", ["evaluation_daily_mv", "hotspot_monthly_mv"]),   # 考核 sums per unit and day, new cases
 ])
 def test_views_short_of_uncommitted_rows_are_topped_up_once(wh, table, missed):
     assert not any(gaps(wh, table).values()), "the simulated warehouse starts consistent"
