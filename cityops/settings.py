@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     bootstrap_servers: str = "127.0.0.1:9092"
     kafka_controller_port: int = 9093
     kafka_heap: str = "768m"
+    kafka_brokers: int = Field(1, ge=1, le=9, description="brokers of the Kafka cluster: `cityops stack up` starts "
+                               "this many on loopback, and every topic gets min(3, brokers) replicas")
     clickhouse_url: str = Field("", description="chdb:///abs/path (embedded) or http(s)://user:pass@host:8123/db")
     clickhouse_reader_url: str = Field("", description="http(s)://reader:pass@host:8123/db, the read-only user "
                                        "`cityops query` connects as; unset: clickhouse_url",
@@ -53,6 +55,22 @@ class Settings(BaseSettings):
         if url and urlparse(url).scheme not in ("chdb", "http", "https"):
             raise ValueError("CITYOPS_CLICKHOUSE_URL must start with chdb://, http:// or https://")
         return url
+
+    @model_validator(mode="after")
+    def _every_broker(self) -> "Settings":
+        """A cluster's clients know every broker: a single address is completed with port + 2, + 4 …"""
+        addresses = self.bootstrap_servers.split(",")
+        if len(addresses) < self.kafka_brokers:
+            host, _, port = addresses[0].rpartition(":")
+            addresses += [f"{host}:{int(port) + 2 * i}" for i in range(len(addresses), self.kafka_brokers)]
+            self.bootstrap_servers = ",".join(addresses)
+        return self
+
+    @property
+    def replication_factor(self) -> int:
+        """Copies of every topic: three on a cluster of three brokers or more (one may die, one may be
+        restarting), fewer on a smaller one."""
+        return min(3, self.kafka_brokers)
 
     @property
     def warehouse_url(self) -> str:

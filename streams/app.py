@@ -20,7 +20,8 @@ app = App(
     origin="streams",
     # Every stream topic has the same count, so tables co-partition with their source topics.
     topic_partitions=settings.partitions,
-    topic_replication_factor=1,
+    # Changelogs and internal topics as replicated as the catalogue's (the brokers require 2 in sync of 3).
+    topic_replication_factor=settings.replication_factor,
     topic_allow_declare=True,
     # Timers sweep the local store; a standby copy there would be swept (and emitted) twice.
     table_standby_replicas=0,
