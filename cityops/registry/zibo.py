@@ -1,4 +1,6 @@
-"""A generated city on Zibo's real district codes: regular grid lattices round each district's real centre.
+"""A generated city on Zibo's real district codes: regular grid lattices round each district's real centre, every
+grid inside its district's real boundary (the web cockpit's map, dashboards/web/static/vendor/zibo.geojson; 周村区's
+lattice sits 500 m north of its centre for that).
 
 Deterministic (a fixed seed), about 1,600 grids, street/community/road names in the local style and the
 named places the simulator needs. Used as the default registry and as the loader's test data.
@@ -61,7 +63,7 @@ DISTRICTS: tuple[DistrictPlan, ...] = (
                  ("临淄大道", "桓公路", "晏婴路", "齐园路", "雪宫路", "闻韶路", "稷下路", "牛山路", "齐兴路",
                   "石化大道", "管仲路", "太公路", "大顺路", "齐鲁大道", "一诺路"),
                  ("临淄农贸市场", "齐都烧烤街")),
-    DistrictPlan("370306", "周村区", 36.803, 117.870, 12, 12,
+    DistrictPlan("370306", "周村区", 36.808, 117.870, 12, 12,
                  ("丝绸路街道", "青年路街道", "永安街道", "城北路街道"),
                  ("丝绸路", "青年路", "正阳路", "新建路", "东门路", "大街", "银子市街", "城北路", "站北路",
                   "北环路"),
