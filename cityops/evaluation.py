@@ -211,14 +211,43 @@ def indicator(d: Definition, rule: Rule, sums: dict[str, int]) -> Indicator:
     else:
         score = 100 * (value if d.higher_is_better else 1 - value)
     counted = rule.weight > 0 and den >= rule.min_cases
-    return Indicator(d.key, d.name, num, den, value, round(score, 2) if counted else None, passed)
+    return Indicator(d.key, d.name, num, den, value, score if counted else None, passed)
 
 
 def score_of(rules: Rules, indicators: dict[str, Indicator]) -> float | None:
-    """Weighted mean of the indicators that count; None when none does."""
-    parts = [(rules.indicators[k].weight, i.score) for k, i in indicators.items() if i.score is not None]
-    total = sum(w for w, _ in parts)
-    return round(sum(w * s for w, s in parts) / total, 2) if total else None
+    """Weighted mean of the indicators that count, to 2 decimals; None when none does. Added in DEFINITIONS
+    order, as `score_sql` adds them, so both give the same float."""
+    total, weight = 0.0, 0.0
+    for d in DEFINITIONS:
+        i = indicators[d.key]
+        if i.score is not None:
+            total += rules.indicators[d.key].weight * i.score
+            weight += rules.indicators[d.key].weight
+    return round(total / weight, 2) if weight else None
+
+
+def score_sql(rules: Rules) -> str:
+    """`score_of` as a ClickHouse expression over columns named as SUMS (a unit's sums for the period): what
+    the cockpit's ranking panels compute, so they and the report agree."""
+    terms, weights = [], []
+    for d in DEFINITIONS:
+        r = rules.indicators[d.key]
+        if not r.weight:
+            continue
+        num, den = d.numerator, d.denominator
+        if d.kind == "count":
+            score = f"greatest(0, 100 - {r.penalty!r} * {num})"
+        elif d.kind == "hours":
+            hours = f"({num} / 3600 / {den})"
+            score = f"if({hours} <= {r.pass_line!r}, 100, 100 * {r.pass_line!r} / {hours})"
+        else:
+            score = f"100 * ({num} / {den})" if d.higher_is_better else f"100 * (1 - {num} / {den})"
+        counted = f"{den} >= {r.min_cases}"
+        terms.append(f"if({counted}, {r.weight!r} * {score}, 0)")
+        weights.append(f"if({counted}, {r.weight!r}, 0)")
+    total, weight = " + ".join(terms), " + ".join(weights)
+    return (f"if(resolved >= {rules.min_resolved} AND ({weight}) > 0, "
+            f"round(({total}) / ({weight}), 2), NULL)")
 
 
 def _scored(rules: Rules, sums: dict[str, dict[str, int]]) -> dict[str, tuple[dict[str, Indicator], float | None]]:

@@ -13,9 +13,11 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from cityops.evaluation import load_rules
 from cityops.models.cases import Discovery
 from cityops.taxonomy import LEVEL_NAMES, Tier
 from cityops.topics import SOURCE_TOPICS
+from dashboards import evaluation
 from dashboards.units import Units, transform
 
 
@@ -64,6 +66,7 @@ class PanelDef:
 DISTRICT = "$__conditionalAll(district_code = '${district}', $district)"
 STREET = "$__conditionalAll(street_code = '${street}', $street)"
 PLACE = f"{DISTRICT} AND {STREET}"
+DISTRICT_UNIT = "$__conditionalAll(unit LIKE '${district}%', $district)"   # a street or community of the district
 TODAY = "day = toDate(now(), 'Asia/Shanghai')"
 IN_RANGE_DAYS = "day BETWEEN toDate($__fromTime, 'Asia/Shanghai') AND toDate($__toTime, 'Asia/Shanghai')"
 # Cases still waiting for someone: case_open (migrations 0004, 0008) holds them; FINAL drops the ones done since
@@ -267,6 +270,7 @@ FROM (
 )
 ORDER BY days DESC, cases DESC""", size=(24, 10),
              description="同一网格同一类问题近 30 日内在 3 天以上反复出现（如小广告“回潮”），锁定多发点位"),
+    *evaluation.panels(PanelDef, Kind, load_rules(), DISTRICT_UNIT),
 )
 
 # Column names (SQL aliases) → Chinese headers, applied as display names in Grafana and in the terminal.
@@ -276,7 +280,7 @@ HEADERS: dict[str, str] = {
     "department": "部门", **{f"tier_{t.value}": f"{n}级" for t, n in LEVEL_NAMES.items()}, "total": "合计",
     "late": "超期", "accept_late": "签收超时", "open_cases": "在办", "level": "层级", "discovery": "发现方式",
     "channel": "来源", "level_name": "层级", "raised_at": "时间", "severity_name": "级别", "title": "告警",
-    "days": "发生天数", "latitude": "纬度", "longitude": "经度",
+    "days": "发生天数", "latitude": "纬度", "longitude": "经度", **evaluation.HEADERS,
 }
 
 

@@ -274,3 +274,38 @@ def test_periods_and_the_one_before(asked, start, end, previous):
 def test_a_period_written_wrong_says_how_to_write_it(make, text):
     with pytest.raises(UserError, match="write it as"):
         make(text)
+
+
+def _board(wh, sql: str, first: datetime, last: datetime) -> list[tuple]:
+    from dashboards.macros import ALL, QueryContext, expand
+
+    ctx = QueryContext(first, last, variables={"district": ALL, "street": ALL})
+    return wh.query(expand(sql, ctx)).result_rows
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("period, first, last", [
+    (ev.month("2026-11"), at(11, 1, 0), at(11, 30, 23, 59)),       # whole months: against October
+    (ev.week("2026-W45"), at(11, 2, 0), at(11, 8, 23, 59)),        # else the same number of days before
+])
+def test_the_cockpit_ranking_board_shows_what_the_ranking_says(wh, rules, period, first, last):
+    from dashboards.evaluation import ranking_sql
+
+    want = [(r.rank, r.unit, r.score, r.previous_rank, r.movement_text())
+            for r in ranking(wh, rules, "department", period) if r.rank is not None]
+    assert want and _board(wh, ranking_sql(rules, "department", "unit"), first, last) == want
+
+
+@pytest.mark.integration
+def test_the_department_matrix_shows_every_indicator_and_the_score(wh, rules):
+    from dashboards.evaluation import matrix_sql
+
+    rows = _board(wh, matrix_sql(rules), at(11, 1, 0), at(11, 30, 23, 59))
+    results = {r.unit: r for r in ranking(wh, rules, "department", ev.month("2026-11"))}
+    assert [r[0] for r in rows] == ["环卫", "城管执法", "市政"]
+    for dept, *values, score in rows:
+        for d, shown in zip(ev.DEFINITIONS, values):
+            v = results[dept].indicators[d.key].value
+            assert shown == (None if v is None else v if d.kind == "count" else
+                             round(v * (100 if d.kind == "rate" else 1), 1)), (dept, d.key)
+        assert score == results[dept].score
