@@ -13,7 +13,7 @@ root = typer.Typer(name="cityops", help="城市运行管理 — city operations 
                    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 
 # Feature modules; each registers its commands on `root`.
-FEATURES = ["stack", "demo", "worker", "sink", "warehouse", "query", "classify", "bench", "registry", "produce", "schema", "intake", "dashboards", "cockpit", "pager"]
+FEATURES = ["stack", "demo", "worker", "sink", "warehouse", "query", "classify", "bench", "registry", "produce", "schema", "intake", "dashboards", "cockpit", "pager", "report"]
 
 for name in FEATURES:
     importlib.import_module(f"cityops.cli.{name}").register(root)
