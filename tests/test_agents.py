@@ -284,17 +284,18 @@ def test_case_clock_forgets_closed_cases_and_any_case_idle_for_months():
     kv.put(0, "T-IDLE", case_state("T-IDLE", t - timedelta(days=95), processed=t - timedelta(days=91), overdue=True))
     kv.put(0, "APP-CLOSED", case_state("APP-CLOSED", week_ago, "closed", processed=week_ago, source="app"))
     # Lifecycle events of a ticket whose opening never came (dead-lettered) wait as long as an open ticket.
-    def waiting(days: int) -> dict:
+    def waiting(days: int, *topic: str) -> dict:
         ev = {"event_id": f"e{days}", "status": "dispatched", "received_at": (t - timedelta(days=days)).isoformat()}
-        return {"p": 0, "hl": 5, "reporters": [], "pending": [[5, ev]]}
+        return {"p": 0, "hl": 5, "reporters": [], "pending": [[5, ev, *topic]]}
     kv.put(0, "T-WAITING", waiting(30))
     kv.put(0, "T-WAITED", waiting(91))
+    kv.put(0, "C-WAITED", waiting(91, "case.events"))   # a case event waits with its topic
     # Co-reporters of a case whose opening never came: idle from the first scan that finds them alone.
     kv.put(0, "A-REPORTERS", {"p": 0, "hl": -1, "reporters": ["A-2"], "pending": []})
     clock.tick(kv, t, lambda p: True, "a")
     assert sorted(k for k, _ in kv.items()) == ["A-REPORTERS", "APP-NOT-DUE", "APP-OVERDUE", "APP-RECENT", "S-ALERT",
                                                 "T-OPEN", "T-WAITING"]
-    assert clock.deleted == 3
+    assert clock.deleted == 4
     clock.tick(kv, t + timedelta(days=89), lambda p: True, "b")
     assert kv.get("A-REPORTERS") is not None
     clock.tick(kv, t + timedelta(days=91), lambda p: True, "c")

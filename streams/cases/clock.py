@@ -36,7 +36,7 @@ def expired(state: dict, now: datetime, retain_s: float = RETAIN_S, idle_s: floa
     case = state.get("case")
     if case is None:   # lifecycle events or co-reporters waiting for a case's opening (dead-lettered, say): idle
         # since the newest event, or since a scan first found co-reporters alone (their commands carry no time)
-        waited = [datetime.fromisoformat(ev["received_at"]).timestamp() for _, ev in state.get("pending") or ()]
+        waited = [datetime.fromisoformat(p[1]["received_at"]).timestamp() for p in state.get("pending") or ()]
         if state.get("since"):
             waited.append(datetime.fromisoformat(state["since"]).timestamp())
         return bool(waited) and now.timestamp() - max(waited) > idle_s
