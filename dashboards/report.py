@@ -19,6 +19,8 @@ SHANGHAI = timezone(timedelta(hours=8))
 BOARDS = {"department": "department_evaluation", "district": "district_evaluation", "street": "street_evaluation"}
 WORST = 10
 LEVELS = {"grid": "网格", "community": "社区", "street": "街道", "district": "区县", "city": "市"}
+STATUSES = {"created": "已受理", "dispatched": "已派单未签收", "accepted": "已签收办理中", "returned": "退回待派",
+            "reopened": "重办中", "resolved": "已办结", "verified": "核查通过", "return_visit": "已回访", "closed": "已结案"}
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,7 @@ def render(period: Period, secs: list[Section], overdue: list[tuple], units: Uni
         parts.append(f"<tr><td>{escape(case_id)}</td><td>{escape(label)}</td><td>{escape(dept)}</td>"
                      f"<td>{escape(units.districts.get(district, district))}</td>"
                      f"<td>{escape(units.streets.get(street, street))}</td><td>{LEVELS.get(tier, tier)}</td>"
-                     f"<td>{esc}</td><td>{escape(status)}</td><td>{due_text}</td><td>{escape(text[:60])}</td></tr>")
+                     f"<td>{esc}</td><td>{escape(STATUSES.get(status, status))}</td><td>{due_text}</td><td>{escape(text[:60])}</td></tr>")
     parts.append("</tbody></table></section><footer><p><small>指标口径：docs/warehouse.md “考核”一节；考核办法："
                  "evaluation.yaml（权重、达标线、最少案件数）。红色底纹为未达标。</small></p></footer></body></html>")
     return "".join(parts)

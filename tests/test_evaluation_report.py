@@ -61,7 +61,7 @@ def test_the_report_ranks_as_the_panels_and_the_ranking_do(wh):
 @pytest.mark.integration
 def test_the_report_embeds_everything_and_masks_the_overdue_cases(wh):
     html = report.build(wh, ev.load_rules(), ev.month("2026-11"), Units.of(get_settings()))
-    assert "EV-LATE" in html and PHONE not in html and "138*****" in html
+    assert "EV-LATE" in html and PHONE not in html and "138*****" in html and "已签收办理中" in html
     assert not re.search(r'(src|href)="(https?:)?//', html) and "@import" not in html and "<script" not in html
 
 
