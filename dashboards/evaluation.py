@@ -23,25 +23,24 @@ def _sums(unit_kind: str, where: str) -> str:
 
 def ranking_sql(rules: Rules, unit_kind: str, name: str, where: str = "1 = 1") -> str:
     """Ranked units, best first: rank, unit (named by `name`, an expression of `unit`), score, previous rank,
-    movement. Ranks are 1, 2, 2, 4 on ties, among the units with a score (enough 办结) in that period."""
+    movement. Ranks are 1, 2, 2, 4 on ties, among the units with a score (enough 办结) in that period; both
+    periods are ranked in one pass over the rollup."""
     return f"""WITH {PERIODS}
-SELECT cur.place AS rank, {name} AS unit_name, cur.score AS score,
-       if(prev.place = 0, NULL, prev.place) AS previous_rank,
-       multiIf(prev.place = 0, '新进排名', prev.place > cur.place, concat('提升 ', toString(prev.place - cur.place), ' 位'),
-               prev.place < cur.place, concat('下降 ', toString(cur.place - prev.place), ' 位'), '持平') AS movement
-FROM ({_ranked(rules, unit_kind, where, 1)}) AS cur
-LEFT JOIN ({_ranked(rules, unit_kind, where, 0)}) AS prev USING (unit)
+SELECT rank, {name} AS unit_name, now_score AS score, if(before = 0, NULL, before) AS previous_rank,
+       multiIf(before = 0, '新进排名', before > rank, concat('提升 ', toString(before - rank), ' 位'),
+               before < rank, concat('下降 ', toString(rank - before), ' 位'), '持平') AS movement
+FROM (
+    SELECT unit, maxIf(place, current) AS rank, maxIf(score, current) AS now_score, maxIf(place, NOT current) AS before
+    FROM (
+        SELECT unit, current, score, rank() OVER (PARTITION BY current ORDER BY score DESC) AS place
+        FROM (SELECT unit, current, {score_sql(rules)} AS score
+              FROM ({_sums(unit_kind, where)}))
+        WHERE score IS NOT NULL
+    )
+    GROUP BY unit
+    HAVING countIf(current) > 0
+)
 ORDER BY rank, unit"""
-
-
-def _ranked(rules: Rules, unit_kind: str, where: str, current: int) -> str:
-    return f"""
-    SELECT unit, score, rank() OVER (ORDER BY score DESC) AS place
-    FROM (SELECT unit, {score_sql(rules)} AS score
-          FROM ({_sums(unit_kind, where)})
-          WHERE current = {current})
-    WHERE score IS NOT NULL
-"""
 
 
 def _value(d) -> str:
