@@ -8,9 +8,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TSC := tests/tsc/node_modules/.bin/tsc
 
-.PHONY: setup demo test bench stack-up stack-down clean vendor
+.PHONY: setup demo test bench stack-up stack-down clean vendor browser
 
-setup: $(STAMP) $(TSC) jars
+setup: $(STAMP) $(TSC) jars browser
+
+# The web cockpit's browser tests drive Debian's chromium; CJK fonts draw its Chinese.
+browser:
+	@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || { \
+	  echo "installing chromium and fonts-noto-cjk (Debian)"; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "cityops needs Python >= 3.11 (found $$($(PYTHON) --version))"; exit 1; }

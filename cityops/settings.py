@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     intake_department_keys: Path | None = Field(None, description="YAML or JSON file mapping each department to "
                                                 "its key for the department endpoint; unset: the endpoint refuses all")
     classify_rules: Path | None = Field(None, description="complaint classification rules YAML (default: streams/classify/rules.yaml)")
+    cockpit_addr: str = Field("127.0.0.1:8000", pattern=r"^[^\s:]+:\d{1,5}$", description="host:port of the "
+                              "web cockpit (大屏), served by the process holding the warehouse")
+    cockpit_token: str = Field("", description="token every cockpit API request must carry; required to bind "
+                               "anything but loopback")
 
     @field_validator("data_dir", "cache_dir")
     @classmethod

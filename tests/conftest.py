@@ -36,6 +36,7 @@ def stack_env(tmp_path_factory) -> dict[str, str]:
         "CITYOPS_KAFKA_CONTROLLER_PORT": str(free_port()),
         "CITYOPS_WORKER_PORT": str(free_port()),
         "CITYOPS_CLICKHOUSE_URL": f"chdb://{data / 'clickhouse'}",
+        "CITYOPS_COCKPIT_ADDR": f"127.0.0.1:{free_port()}",
     }
     os.environ.update(env)
     from cityops.settings import get_settings

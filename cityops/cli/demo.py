@@ -42,6 +42,7 @@ def register(root: typer.Typer) -> None:
 
 
 def run_demo(s: Settings, *, rate: int, seed: int, refresh: float) -> None:
+    from cityops.cli.cockpit import start_web
     from cityops.stack.kafka import Broker
     from cityops.stack.supervise import Interrupts, Supervisor
     from cityops.warehouse import connect, migrate
@@ -59,6 +60,7 @@ def run_demo(s: Settings, *, rate: int, seed: int, refresh: float) -> None:
         with out.status("opening the warehouse…"):
             client = connect(s)
             migrate(client)
+        start_web(s, client, say=lambda text: out.print(text, style="bold", markup=False, soft_wrap=True))
         _log_to(logs / "sink.log", {"cityops.sink": logging.INFO, "kafka": logging.WARNING})
         supervisor = Supervisor(parts(s, client, rate=rate, seed=seed), say, starting=interrupts.held)
         supervisor.start()

@@ -34,13 +34,17 @@ def register(root: typer.Typer) -> None:
         settings = get_settings()
         if settings.clickhouse_reader_url:
             settings = settings.model_copy(update={"clickhouse_url": settings.clickhouse_reader_url})
-        wh = connect(settings)
-        statement = readonly.checked(readonly.parser(wh), sql)
         try:
-            result = wh.query(statement, settings=readonly.guard(wh))
-        except Exception as e:  # noqa: BLE001 — ClickHouse's message says what is wrong with the SQL
-            raise UserError(f"query failed: {_first_line(e)}") from e
-        names, rows = list(result.column_names), result.result_rows
+            wh = connect(settings)
+        except UserError as held:   # an embedded warehouse another process holds: ask it, through its cockpit
+            names, rows = _through_cockpit(settings, sql, held)
+        else:
+            statement = readonly.checked(readonly.parser(wh), sql)
+            try:
+                result = wh.query(statement, settings=readonly.guard(wh))
+            except Exception as e:  # noqa: BLE001 — ClickHouse's message says what is wrong with the SQL
+                raise UserError(f"query failed: {_first_line(e)}") from e
+            names, rows = list(result.column_names), result.result_rows
         if format is Format.json:
             sys.stdout.write(orjson.dumps([dict(zip(names, r)) for r in rows], default=_plain,
                                           option=orjson.OPT_INDENT_2).decode() + "\n")
@@ -53,6 +57,24 @@ def register(root: typer.Typer) -> None:
             for r in rows:
                 t.add_row(*(str(_plain(v)) for v in r))
             Console().print(t)
+
+
+def _through_cockpit(settings, sql: str, held: Exception) -> tuple[list[str], list]:
+    """The statement answered by the web cockpit of the process holding the warehouse (same read-only policy)."""
+    import httpx
+
+    from cityops.errors import UserError
+
+    headers = {"Authorization": f"Bearer {settings.cockpit_token}"} if settings.cockpit_token else {}
+    try:
+        r = httpx.get(f"http://{settings.cockpit_addr}/api/query", params={"sql": sql}, headers=headers, timeout=60)
+    except httpx.HTTPError:
+        raise UserError(f"{held} (no cockpit answers at {settings.cockpit_addr} to query through)") from None
+    if r.status_code != 200:
+        detail = r.json().get("detail") or r.json().get("error") if "json" in r.headers.get("content-type", "") else r.text
+        raise UserError(str(detail)[:400])
+    body = r.json()
+    return body["columns"], body["rows"]
 
 
 def _plain(v):

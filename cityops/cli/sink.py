@@ -23,8 +23,10 @@ def register(root: typer.Typer) -> None:
              group: str = typer.Option(SinkConfig.group_id, help="Kafka group id its committed offsets (the lag) are kept under"),
              verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
         """Store every source and output topic in the warehouse: batched, idempotent, offsets committed after insert."""
+        from cityops.cli.cockpit import start_web
         from cityops.errors import UserError
         from cityops.stack.process import Managed
+        from cityops.warehouse import connect
         from sinks import faults
         from sinks.service import run
         from sinks.store import Store, Stopped
@@ -45,7 +47,10 @@ def register(root: typer.Typer) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         try:
-            stats = run(s, stop, config=SinkConfig(batch_rows=batch_rows, linger_s=linger, group_id=group))
+            wh = connect(s)
+            if wh.embedded:   # this process holds the warehouse: the web cockpit and `cityops query` go through it
+                start_web(s, wh, say=logging.getLogger("cityops.sink").info)
+            stats = run(s, stop, client=wh, config=SinkConfig(batch_rows=batch_rows, linger_s=linger, group_id=group))
             out.print(f"sink stopped: {stats.messages} messages, {stats.rows} rows, "
                       f"{stats.dead_letters} dead letters, {stats.batches} batches")
         except Stopped as e:

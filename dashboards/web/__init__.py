@@ -1,0 +1,1 @@
+"""The web cockpit (大屏): server.py serves static/ and the panels' data."""
