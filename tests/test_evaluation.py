@@ -309,3 +309,18 @@ def test_the_department_matrix_shows_every_indicator_and_the_score(wh, rules):
             assert shown == (None if v is None else v if d.kind == "count" else
                              round(v * (100 if d.kind == "rate" else 1), 1)), (dept, d.key)
         assert score == results[dept].score
+
+
+def test_the_grafana_cockpit_has_the_boards_and_a_drill_down_its_streets():
+    from cityops.settings import Settings
+    from dashboards import grafana
+    from dashboards.units import Units
+
+    boards = grafana.dashboards(Units.of(Settings()))
+    main = {p["title"]: p for p in boards.pop(grafana.MAIN_UID)["panels"]}
+    assert {"部门考核排名", "区县考核排名", "街道考核排名", "部门考核指标（部门 × 指标）"} <= set(main)
+    rename = main["部门考核排名"]["transformations"][0]["options"]["renameByName"]
+    assert (rename["rank"], rename["movement"]) == ("排名", "名次变化")
+    for drill in boards.values():
+        titles = {p["title"] for p in drill["panels"]}
+        assert "街道考核排名" in titles and "部门考核排名" not in titles
