@@ -248,6 +248,14 @@ WHERE {PLACE}
 GROUP BY department
 ORDER BY total DESC""", size=(12, 10),
              description="未办结案件按责任部门与处置层级（网格/社区/街道/区县/市）；超期为已过办理时限，签收超时为派单后未按时签收"),
+    PanelDef("overdue_cases", "超期案件（点案件号看办理过程）", Kind.table, f"""
+SELECT case_id, label, department, {LEVEL_NAME} AS level_name, {{{{street_name(street_code)}}}} AS street,
+       due_at, dateDiff('hour', due_at, now64(3)) AS hours_late
+FROM {OPEN_CASES}
+WHERE {LATE} AND {PLACE}
+ORDER BY due_at
+LIMIT 50""", size=(12, 10),
+             description="已过办理时限仍未办结的案件，超期最久的在前（最多50件）；文字不含市民个人信息"),
     PanelDef("alert_feed", "实时告警", Kind.table, f"""
 SELECT raised_at,
        transform(severity, ['critical', 'warning', 'info'], ['紧急', '警告', '提示'], severity) AS severity_name,
@@ -280,7 +288,8 @@ HEADERS: dict[str, str] = {
     "department": "部门", **{f"tier_{t.value}": f"{n}级" for t, n in LEVEL_NAMES.items()}, "total": "合计",
     "late": "超期", "accept_late": "签收超时", "open_cases": "在办", "level": "层级", "discovery": "发现方式",
     "channel": "来源", "level_name": "层级", "raised_at": "时间", "severity_name": "级别", "title": "告警",
-    "days": "发生天数", "latitude": "纬度", "longitude": "经度", **evaluation.HEADERS,
+    "days": "发生天数", "latitude": "纬度", "longitude": "经度", "case_id": "案件号", "due_at": "办理时限",
+    "hours_late": "超期(小时)", **evaluation.HEADERS,
 }
 
 

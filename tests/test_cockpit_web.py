@@ -111,6 +111,11 @@ def test_the_wall_screen_in_a_real_browser(city, served, units, tmp_path):
         states = page.eval_on_selector_all("[data-state]", "els => Object.fromEntries(els.map(e => [e.id, e.dataset.state]))")
         assert states == {"map-panel": "ok", **{f"panel-{p.key}": "ok" for p in PANELS if p.key not in ("events_map", "smoke_map")}}
         assert page.inner_text("h1") == "城市运行智慧驾驶舱"
+        # An overdue case's id opens its history.
+        page.click("#panel-overdue_cases td.case >> nth=0")
+        page.wait_for_selector("#case[open] td", timeout=10_000)
+        assert "办理过程" in page.inner_text("#case h2") and page.locator("#case tbody tr").count() >= 1
+        page.click("#case button")
         page.screenshot(path=tmp_path / "cockpit-web.png")
 
         # A new case today shows on the screen (within 2 s on an idle machine: `cityops bench` measures it).

@@ -1,7 +1,7 @@
 // The wall screen: panels as /api/panels describes them, rows as /api/stream pushes them (server-sent events).
 "use strict";
 const LEFT = ["events_per_minute", "district_ranking", "ratio_721"];
-const RIGHT = ["alert_feed", "open_by_level", "top_labels"];
+const RIGHT = ["alert_feed", "overdue_cases", "top_labels"];
 const MAPS = ["events_map", "smoke_map"];
 const CASE_COLUMNS = ["case_id", "subject_id"];
 const COLOURS = { green: "#3ddc97", orange: "#ffb020", red: "#ff5d5d", blue: "#4fc3ff" };
