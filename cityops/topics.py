@@ -104,15 +104,19 @@ def wait_for_partitions(consumer, names: list[str], stop, log) -> set | None:
     each is one process, and kafka-python 3.0's group join can stall a fresh member in `poll` or hand it no
     partitions, with no rebalance to come. Their group id still keeps the committed offsets (the lag)."""
     from kafka import TopicPartition
+    from kafka.errors import KafkaConnectionError
 
     waited = 0.0
     while not stop.is_set():
-        known = {n: consumer.partitions_for_topic(n) for n in names}
+        try:
+            known, why = {n: consumer.partitions_for_topic(n) for n in names}, "create them: `cityops stack topics`"
+        except KafkaConnectionError:   # the metadata went to a broker of the cluster that is down: ask again
+            known, why = dict.fromkeys(names), "a broker did not answer: asking again"
         missing = [n for n, parts in known.items() if not parts]
         if not missing:
             return {TopicPartition(n, p) for n, parts in known.items() for p in parts}
         if waited % 10 == 0:
-            log.warning("waiting for topics %s (create them: `cityops stack topics`)", ", ".join(missing))
+            log.warning("waiting for topics %s (%s)", ", ".join(missing), why)
         time.sleep(0.5)
         waited += 0.5
     return None

@@ -79,8 +79,9 @@ def _produce(bootstrap: str, prefix: str, counts: dict, done: threading.Event) -
     done.set()
 
 
-def run_with_fault(name: str, stack_env, tmp_path_factory, fault) -> dict:
-    """Start the pipeline, produce, call `fault(pipe, supervisor)` a few seconds in, recover, read back."""
+def run_with_fault(name: str, stack_env, tmp_path_factory, fault, ready=lambda pipe: None) -> dict:
+    """Start the pipeline, wait for `ready(pipe)`, produce, call `fault(pipe, supervisor)` a few seconds in,
+    recover, read back."""
     home = tmp_path_factory.mktemp(f"fault-{name}")
     dsn = f"chdb://{home / 'clickhouse'}"
     env = {**os.environ, **stack_env, "PYTHONUNBUFFERED": "1", "CITYOPS_CLICKHOUSE_URL": dsn,
@@ -101,6 +102,7 @@ def run_with_fault(name: str, stack_env, tmp_path_factory, fault) -> dict:
             pipe._start("pager", [*pager, "--group", f"fault-{name}-pager"],
                         {**env, **pager_env(receiver, home / "pager")})
         sup.start()
+        ready(pipe)
         sender = threading.Thread(target=_produce, args=(pipe.bootstrap, prefix, counts, produced), daemon=True)
         sender.start()
         time.sleep(5)

@@ -55,34 +55,38 @@ class Cluster:
 
     def leader_of_most(self) -> Broker:
         """The broker leading the most catalogue partitions (the one whose death moves most)."""
-        from kafka.admin import KafkaAdminClient
-
-        admin = KafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers, client_id="cityops-stack")
-        try:
-            leaders = Counter(p["leader_id"] for t in admin.describe_topics([t.name for t in CATALOGUE])
-                              for p in t["partitions"])
-        finally:
-            admin.close()
+        leaders = Counter(p["leader_id"] for t in self._described() for p in t["partitions"])
         return self.brokers[leaders.most_common(1)[0][0] - 1]
 
-    def _wait_in_sync(self, deadline: float) -> None:
-        """Up means writable with acks=all: every catalogue partition known (a new topic's partitions show a
-        moment later) with all its copies in sync."""
+    def _described(self, timeout: float = 30.0) -> list[dict]:
+        """The catalogue's topics with all their partitions (a broker may answer with none a moment after
+        the topics were created)."""
         from kafka.admin import KafkaAdminClient
+
+        deadline = time.monotonic() + timeout
+        while True:
+            admin = KafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers, client_id="cityops-stack")
+            try:
+                described = admin.describe_topics([t.name for t in CATALOGUE])
+            finally:
+                admin.close()
+            counts = {t["name"]: len(t["partitions"]) for t in described}
+            if counts == {t.name: t.partition_count for t in CATALOGUE} or time.monotonic() > deadline:
+                return described
+            time.sleep(0.5)
+
+    def _wait_in_sync(self, deadline: float) -> None:
+        """Up means writable with acks=all: every catalogue partition known with all its copies in sync."""
         from kafka.errors import KafkaError
 
         lagging = ["(not described yet)"]
         while time.monotonic() < deadline:
             try:
-                admin = KafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers, client_id="cityops-stack")
-                try:
-                    described = {t["name"]: t for t in admin.describe_topics([t.name for t in CATALOGUE])}
-                    lagging = [t.name for t in CATALOGUE if t.name not in described
-                               or len(described[t.name]["partitions"]) != t.partition_count]
-                    lagging += [f"{t['name']}/{p['partition_index']}" for t in described.values()
-                                for p in t["partitions"] if len(p["isr_nodes"]) < len(p["replica_nodes"])]
-                finally:
-                    admin.close()
+                described = {t["name"]: t for t in self._described(timeout=0)}
+                lagging = [t.name for t in CATALOGUE if t.name not in described
+                           or len(described[t.name]["partitions"]) != t.partition_count]
+                lagging += [f"{t['name']}/{p['partition_index']}" for t in described.values()
+                            for p in t["partitions"] if len(p["isr_nodes"]) < len(p["replica_nodes"])]
             except KafkaError:
                 pass
             if not lagging:
