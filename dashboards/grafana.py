@@ -18,6 +18,11 @@ DISTRICT_TAG = "cityops-district"
 REFRESH = "5s"
 # The cockpit's map opens on Zhangdian (the city centre) at a zoom that shows the whole city.
 MAP_CENTRE = (36.75, 118.05, 9)
+# The base map is Zibo's district boundaries (the web cockpit's vendored GeoJSON, mounted into Grafana's public
+# maps by docker-compose), not an online tile server a government intranet cannot reach.
+BOUNDARIES = cb.MapLayerOptions().type("geojson").name("区县边界").config({
+    "src": "public/maps/zibo.geojson", "rules": [],
+    "style": {"color": {"fixed": "#1f4a8a"}, "opacity": 0.4, "lineWidth": 1}})
 
 
 def district_uid(code: str) -> str:
@@ -80,7 +85,7 @@ def panel(p: PanelDef, units: Units):
         case Kind.geomap:
             lat, lon, zoom = MAP_CENTRE
             b = (geomap.Panel().view(geomap.MapViewConfig().id("coords").lat(lat).lon(lon).zoom(zoom))
-                 .basemap(cb.MapLayerOptions().type("default").name("底图"))
+                 .basemap(BOUNDARIES)
                  .layers([_markers(p, _value_column(p))])
                  .controls(geomap.ControlsOptions().show_zoom(True).mouse_wheel_zoom(True).show_scale(True))
                  .tooltip(geomap.TooltipOptions().mode(gm.TooltipMode.DETAILS)))

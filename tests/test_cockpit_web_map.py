@@ -37,3 +37,17 @@ def test_generated_grids_lie_inside_the_real_district_boundaries():
     city = CityRegistry.generated()
     outside = [g.code for g in city.grids.values() if not districts[g.district_code].contains(g.polygon)]
     assert outside == []
+
+
+def test_the_grafana_maps_draw_the_same_boundaries_and_need_no_online_base_map():
+    """Every geomap panel's base map is the vendored GeoJSON, which docker-compose mounts where Grafana serves it."""
+    import yaml
+
+    root = Path(__file__).parents[1]
+    board = json.loads((root / "dashboards/provisioning/dashboards/cityops/cityops-cockpit.json").read_text())
+    maps = [p for p in board["panels"] if p["type"] == "geomap"]
+    assert maps and all(p["options"]["basemap"]["type"] == "geojson" and
+                        p["options"]["basemap"]["config"]["src"] == "public/maps/zibo.geojson" for p in maps)
+    grafana = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]["grafana"]
+    assert "./dashboards/web/static/vendor/zibo.geojson:/usr/share/grafana/public/maps/zibo.geojson:ro" in \
+        grafana["volumes"]
