@@ -95,6 +95,37 @@ def bars(items: list[tuple[str, float]], width: int = 640) -> str:
     return "".join(parts) + "</svg>"
 
 
+def district_map(centres: dict[str, tuple[float, float]], section: Section, units: Units, size: int = 420) -> str:
+    """Districts at their centres (lat, lon), coloured by score as the bars are; unranked ones grey (SVG)."""
+    scores = {r.unit: r.score for r in section.results}
+    if not centres:
+        return ""
+    lats, lons = [c[0] for c in centres.values()], [c[1] for c in centres.values()]
+    span = max(max(lats) - min(lats), max(lons) - min(lons)) or 1.0
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" viewBox="0 0 {size} {size}" '
+             f'role="img" font-size="12"><rect width="{size}" height="{size}" fill="#f7f7f7"/>']
+    for code, (lat, lon) in sorted(centres.items()):
+        x = 40 + (lon - min(lons)) / span * (size - 80)
+        y = size - 40 - (lat - min(lats)) / span * (size - 80)
+        score = scores.get(code)
+        colour = ("#9e9e9e" if score is None else "#2e7d32" if score >= 90 else "#ef6c00" if score >= 75
+                  else "#c62828")
+        shown = "—" if score is None else f"{score:.1f}"
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="16" fill="{colour}"/>'
+                     f'<text x="{x:.1f}" y="{y + 30:.1f}" text-anchor="middle">'
+                     f"{escape(units.districts.get(code, code))} {shown}</text>")
+    return "".join(parts) + "</svg>"
+
+
+def centres(grids: list[tuple[str, float, float]]) -> dict[str, tuple[float, float]]:
+    """Each district's centre: the mean of its grids' centroids ((grid code, lat, lon) of the registry)."""
+    sums: dict[str, list[float]] = {}
+    for code, lat, lon in grids:
+        acc = sums.setdefault(code[:6], [0.0, 0.0, 0])
+        acc[0], acc[1], acc[2] = acc[0] + lat, acc[1] + lon, acc[2] + 1
+    return {d: (a / n, b / n) for d, (a, b, n) in sums.items()}
+
+
 def _board_table(section: Section) -> str:
     rows = "".join(
         f'<tr data-unit="{escape(str(name))}"><td>{rank}</td><td>{escape(str(name))}</td><td>{score:.2f}</td>'
@@ -151,7 +182,8 @@ padding: 3px 6px; text-align: center; } th { background: #f2f2f2; } td small { c
 """
 
 
-def render(period: Period, secs: list[Section], overdue: list[tuple], units: Units, generated: datetime) -> str:
+def render(period: Period, secs: list[Section], overdue: list[tuple], units: Units, generated: datetime,
+           where: dict[str, tuple[float, float]] | None = None) -> str:
     title = f"城市运行管理考核通报（{_period_text(period)}）"
     parts = [f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{escape(title)}</title>'
              f"<style>{CSS}</style></head><body><h1>{escape(title)}</h1>"
@@ -159,6 +191,9 @@ def render(period: Period, secs: list[Section], overdue: list[tuple], units: Uni
              f"{escape(_period_text(period.previous()))} · 生成于 {generated:%Y-%m-%d %H:%M}</p>"]
     parts.append("<section><h2>一、红榜与黑榜</h2>" + "".join(_boards_html(s, units) for s in secs if s.board) + "</section>")
     parts.append("<section><h2>二、考核排名</h2>")
+    districts = next((sec for sec in secs if sec.kind == "district"), None)
+    if where and districts:
+        parts.append("<h3>区县考核得分分布</h3>" + district_map(where, districts, units))
     for s in secs:
         if s.board:
             parts.append(f"<h3>{UNIT_KINDS[s.kind]}考核排名</h3>"
@@ -189,6 +224,8 @@ def _period_text(period: Period) -> str:
     return period.label
 
 
-def build(wh, rules: Rules, period: Period, units: Units, generated: datetime | None = None) -> str:
+def build(wh, rules: Rules, period: Period, units: Units, generated: datetime | None = None,
+          where: dict[str, tuple[float, float]] | None = None) -> str:
+    """The page; `where`: district centres for the map (none: no map)."""
     secs = sections(wh, rules, period, units)
-    return render(period, secs, worst_overdue(wh, period), units, generated or datetime.now(SHANGHAI))
+    return render(period, secs, worst_overdue(wh, period), units, generated or datetime.now(SHANGHAI), where)

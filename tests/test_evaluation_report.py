@@ -96,3 +96,19 @@ def test_the_command_writes_the_monthly_report_and_refuses_a_bad_month(tmp_path)
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "YYYY-MM" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
+
+
+@pytest.mark.integration
+def test_the_district_map_colours_each_district_by_its_score(wh):
+    from dashboards.simdata import registry_grids
+
+    units, rules, period = Units.of(get_settings()), ev.load_rules(), ev.month("2026-11")
+    where = report.centres(registry_grids(get_settings()))
+    html = report.build(wh, rules, period, units, where=where)
+    svg = html.split("区县考核得分分布", 1)[1].split("</svg>", 1)[0]
+    assert svg.count("<circle") == len(units.districts) == len(where)
+    scored = {r.unit: r.score for r in ranking(wh, rules, "district", period) if r.score is not None}
+    assert scored
+    for code, score in scored.items():
+        assert f"{units.districts[code]} {score:.1f}</text>" in svg
+    assert all(36 < lat < 38 and 117 < lon < 119 for lat, lon in where.values())

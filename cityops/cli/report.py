@@ -23,7 +23,9 @@ def _write(period, output: Path) -> None:
     wh = connect(settings)
     if wh.embedded:
         migrate(wh)
-    html = report.build(wh, rules, period, Units.of(settings))
+    from dashboards.simdata import registry_grids
+
+    html = report.build(wh, rules, period, Units.of(settings), where=report.centres(registry_grids(settings)))
     try:
         output.write_text(html, encoding="utf-8")
     except OSError as e:
