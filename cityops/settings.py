@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     kafka_brokers: int = Field(1, ge=1, le=9, description="brokers of the Kafka cluster: `cityops stack up` starts "
                                "this many on loopback, and every topic gets min(3, brokers) replicas")
     clickhouse_url: str = Field("", description="chdb:///abs/path (embedded) or http(s)://user:pass@host:8123/db")
+    clickhouse_cluster: str = Field("", pattern=r"^[A-Za-z0-9_]*$", description="a ClickHouse cluster's name "
+                                    "(remote_servers): migrations create replicated, sharded tables ON CLUSTER")
     clickhouse_reader_url: str = Field("", description="http(s)://reader:pass@host:8123/db, the read-only user "
                                        "`cityops query` connects as; unset: clickhouse_url",
                                        pattern=r"^(https?://.*)?$")

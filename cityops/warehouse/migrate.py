@@ -1,11 +1,15 @@
 """Versioned migrations: numbered SQL files applied once each, recorded in `schema_migrations`.
 
 Statements use IF NOT EXISTS, so a run interrupted inside a file is simply re-run. Never edit an applied
-file: add the next number."""
+file: add the next number. With CITYOPS_CLICKHOUSE_CLUSTER set they run rendered for that cluster
+(cityops/warehouse/cluster.py), the ledger included."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+from cityops.settings import get_settings
+from cityops.warehouse.cluster import Renderer
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -29,22 +33,34 @@ def statements(sql: str) -> list[str]:
     return [s.strip() for s in re.split(r";\s*$", body, flags=re.M) if s.strip()]
 
 
-def applied(wh) -> set[int]:
-    wh.command(LEDGER)
+def planned(cluster: str = "") -> list[tuple[int, str, list[str]]]:
+    """(version, name, statements) of every migration, as written or rendered for `cluster`: all are rendered,
+    applied or not, since a later statement may rename a table an earlier one made."""
+    if not cluster:
+        return [(v, p.stem, statements(p.read_text())) for v, p in available()]
+    r = Renderer(cluster)
+    return [(v, p.stem, [out for s in statements(p.read_text()) for out in r.render(s)]) for v, p in available()]
+
+
+def applied(wh, cluster: str = "") -> set[int]:
+    for stmt in Renderer(cluster).render(LEDGER) if cluster else [LEDGER]:
+        wh.command(stmt)
     return {r[0] for r in wh.query("SELECT version FROM schema_migrations FINAL").result_rows}
 
 
-def migrate(wh) -> list[str]:
-    """Apply what is missing, in order; returns the names applied now."""
-    done = applied(wh)
+def migrate(wh, cluster: str | None = None) -> list[str]:
+    """Apply what is missing, in order; returns the names applied now. cluster: CITYOPS_CLICKHOUSE_CLUSTER
+    unless given."""
+    cluster = get_settings().clickhouse_cluster if cluster is None else cluster
+    done = applied(wh, cluster)
     names = []
-    for version, path in available():
+    for version, name, stmts in planned(cluster):
         if version in done:
             continue
-        for stmt in statements(path.read_text()):
+        for stmt in stmts:
             wh.command(stmt)
-        wh.insert("schema_migrations", [[version, path.stem]], column_names=["version", "name"])
-        names.append(path.stem)
+        wh.insert("schema_migrations", [[version, name]], column_names=["version", "name"])
+        names.append(name)
     return names
 
 
