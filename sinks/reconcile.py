@@ -48,6 +48,11 @@ def views_of(wh, table: str) -> list[View]:
     return views
 
 
+# A top-up is what is missing now, never a replay: the rollups' deduplication window (migration 0010) must not take
+# it for an earlier top-up of the same rows.
+WHOLE = {"insert_deduplicate": 0}
+
+
 def top_up(wh, table: str, uncommitted: str) -> dict[str, int]:
     """Make every view of `table` whole again for the rows `uncommitted` (a WHERE condition) selects.
     Returns the rows added per summed target (a replacing target just gets its rows again)."""
@@ -59,7 +64,7 @@ def top_up(wh, table: str, uncommitted: str) -> dict[str, int]:
 
         if v.replacing:
             cols = ", ".join([*v.keys, *v.values])
-            wh.command(f"INSERT INTO {v.target} ({cols}) SELECT {cols} FROM ({over(uncommitted)})")
+            wh.command(f"INSERT INTO {v.target} ({cols}) SELECT {cols} FROM ({over(uncommitted)})", settings=WHOLE)
             continue
         keys = ", ".join(v.keys)
         touched = f"({keys}) IN (SELECT {keys} FROM ({over(uncommitted)}))"
@@ -79,6 +84,6 @@ def top_up(wh, table: str, uncommitted: str) -> dict[str, int]:
                    f"USING ({keys}) WHERE {short}")
         rows = wh.query(missing).result_rows    # a batch's worth of keys at most: read once, insert those
         if rows:
-            wh.insert(v.target, rows, column_names=[*v.keys, *v.values])
+            wh.insert(v.target, rows, column_names=[*v.keys, *v.values], settings=WHOLE)
             added[v.target] = added.get(v.target, 0) + len(rows)
     return added
