@@ -80,7 +80,7 @@ def web(client, units, repeat: int) -> list[tuple[str, str, float, float]]:
         if chromium := shutil.which("chromium"):
             out.append(("web:first-screen", "大屏：浏览器首屏", *_first_screen(chromium, base, repeat)))
     finally:
-        server.should_exit = True
+        server.stop()
     return out
 
 

@@ -39,7 +39,7 @@ def served(city, units):
     port = free_port()
     server = serve_in_thread(create_app(city, units, refresh_s=0.5), "127.0.0.1", port)
     yield f"http://127.0.0.1:{port}", server, port
-    server.should_exit = True
+    server.stop()
 
 
 def test_every_panel_answers_for_the_city_and_for_a_district(served, units):
@@ -86,7 +86,7 @@ def test_a_token_guards_the_api_and_any_address_but_loopback_needs_one(city, uni
         assert httpx.get(f"{base}/api/panels", params={"token": "s3cret"}).status_code == 200
         assert httpx.get(f"{base}/").status_code == 200   # the page itself holds no data
     finally:
-        server.should_exit = True
+        server.stop()
     check_bind("127.0.0.1", "")
     with pytest.raises(ValueError, match="CITYOPS_COCKPIT_TOKEN"):
         check_bind("0.0.0.0", "")
@@ -133,13 +133,13 @@ def test_the_wall_screen_in_a_real_browser(city, served, units, tmp_path):
         assert errors == []
         # The server goes away and comes back on the same port: the screen reconnects by itself (the browser
         # reports the stream cut and the refused connections meanwhile, nothing else).
-        server.should_exit = True
+        server.stop()
         page.wait_for_function("document.getElementById('link').className === 'down'", timeout=15_000)
         again = serve_in_thread(create_app(city, units, refresh_s=0.5), "127.0.0.1", port)
         try:
             page.wait_for_function("document.getElementById('link').className === 'up'", timeout=15_000)
         finally:
-            again.should_exit = True
+            again.stop()
         browser.close()
     assert [e for e in errors if "ERR_INCOMPLETE_CHUNKED_ENCODING" not in e and "ERR_CONNECTION_REFUSED" not in e] == []
 

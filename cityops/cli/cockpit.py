@@ -9,20 +9,22 @@ import typer
 from cityops.settings import get_settings
 
 
-def start_web(settings, client, say=print) -> None:
+def start_web(settings, client, say=print):
     """The web cockpit in this process, which holds the warehouse (`cityops demo`, `cityops sink`): its URL
-    said, or why not (the pipeline runs on without it)."""
+    said, or why not (the pipeline runs on without it). Returns what to `stop()` before the process exits
+    (None when off)."""
     from dashboards.units import Units
     from dashboards.web.server import check_bind, create_app, serve_in_thread
 
     host, port = settings.cockpit_addr.rsplit(":", 1)
     try:
         check_bind(host, settings.cockpit_token)
-        serve_in_thread(create_app(client, Units.of(settings), settings.cockpit_token), host, int(port))
+        served = serve_in_thread(create_app(client, Units.of(settings), settings.cockpit_token), host, int(port))
     except (ValueError, OSError) as e:
         say(f"web cockpit off: {e} (set CITYOPS_COCKPIT_ADDR)")
-    else:
-        say(f"web cockpit (大屏) on http://{settings.cockpit_addr}/")
+        return None
+    say(f"web cockpit (大屏) on http://{settings.cockpit_addr}/")
+    return served
 
 
 def register(root: typer.Typer) -> None:

@@ -54,13 +54,14 @@ def run_demo(s: Settings, *, rate: int, seed: int, refresh: float) -> None:
     ours = broker.process.pid() is None
     logs = s.data_dir / "logs"
     supervisor: Supervisor | None = None
+    web = None
     try:
         with out.status("starting Kafka (first start downloads its jars)…"):
             broker.up()
         with out.status("opening the warehouse…"):
             client = connect(s)
             migrate(client)
-        start_web(s, client, say=lambda text: out.print(text, style="bold", markup=False, soft_wrap=True))
+        web = start_web(s, client, say=lambda text: out.print(text, style="bold", markup=False, soft_wrap=True))
         _log_to(logs / "sink.log", {"cityops.sink": logging.INFO, "kafka": logging.WARNING})
         supervisor = Supervisor(parts(s, client, rate=rate, seed=seed), say, starting=interrupts.held)
         supervisor.start()
@@ -91,6 +92,8 @@ def run_demo(s: Settings, *, rate: int, seed: int, refresh: float) -> None:
         out.print("stopping…")
     finally:
         interrupts.stopping()
+        if web:
+            web.stop()
         if supervisor:
             supervisor.stop()
         if ours:

@@ -46,15 +46,18 @@ def register(root: typer.Typer) -> None:
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+        web = None
         try:
             wh = connect(s)
             if wh.embedded:   # this process holds the warehouse: the web cockpit and `cityops query` go through it
-                start_web(s, wh, say=logging.getLogger("cityops.sink").info)
+                web = start_web(s, wh, say=logging.getLogger("cityops.sink").info)
             stats = run(s, stop, client=wh, config=SinkConfig(batch_rows=batch_rows, linger_s=linger, group_id=group))
             out.print(f"sink stopped: {stats.messages} messages, {stats.rows} rows, "
                       f"{stats.dead_letters} dead letters, {stats.batches} batches")
         except Stopped as e:
             out.print(f"sink stopped while the warehouse was unreachable ({e}); nothing uncommitted was lost")
         finally:
+            if web:
+                web.stop()
             if me.pidfile.exists() and me.pidfile.read_text().strip() == str(os.getpid()):
                 me.pidfile.unlink()

@@ -68,6 +68,8 @@ class Snapshots:
         self._stop.set()
         with self._lock:
             self._lock.notify_all()
+        if self._thread.is_alive():   # a query still running when the process exits can crash the engine
+            self._thread.join(timeout=60)
 
     def want(self, district: str) -> None:
         with self._lock:
@@ -238,18 +240,29 @@ def check_bind(host: str, token: str) -> None:
         raise ValueError(f"the cockpit binds {host} only with a token: set CITYOPS_COCKPIT_TOKEN, or bind 127.0.0.1")
 
 
-def serve_in_thread(app: FastAPI, host: str, port: int):
-    """Uvicorn in a daemon thread of the process holding the warehouse; returns the server (`should_exit`)."""
-    import uvicorn
+class Served:
+    """Uvicorn in a daemon thread of the process holding the warehouse."""
 
-    # Open event streams never end by themselves: a stop closes them after 1 s.
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
-                                           timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, name="cockpit-web-server", daemon=True)
-    thread.start()
+    def __init__(self, app: FastAPI, host: str, port: int):
+        import uvicorn
+
+        # Open event streams never end by themselves: a stop closes them after 1 s.
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                                                    timeout_graceful_shutdown=1))
+        self.thread = threading.Thread(target=self.server.run, name="cockpit-web-server", daemon=True)
+
+    def stop(self) -> None:
+        """Closes the connections and waits for the refresher's last query."""
+        self.server.should_exit = True
+        self.thread.join(timeout=60)
+
+
+def serve_in_thread(app: FastAPI, host: str, port: int) -> Served:
+    served = Served(app, host, port)
+    served.thread.start()
     deadline = time.monotonic() + 10
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+    while not served.server.started and served.thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.05)
-    if not server.started:
+    if not served.server.started:
         raise OSError(f"the web cockpit could not listen on {host}:{port} (in use?)")
-    return server
+    return served
