@@ -111,6 +111,11 @@ def test_the_wall_screen_in_a_real_browser(city, served, units, tmp_path):
         states = page.eval_on_selector_all("[data-state]", "els => Object.fromEntries(els.map(e => [e.id, e.dataset.state]))")
         assert states == {"map-panel": "ok", **{f"panel-{p.key}": "ok" for p in PANELS if p.key not in ("events_map", "smoke_map")}}
         assert page.inner_text("h1") == "城市运行智慧驾驶舱"
+        # The map colours the districts by 考核得分 at a click, and back by volume.
+        page.click("#map-by")
+        assert page.evaluate("map.getOption().series[0].name") == "考核得分"
+        page.click("#map-by")
+        assert page.evaluate("map.getOption().series[0].name") == "受理量"
         # An overdue case's id opens its history.
         page.click("#panel-overdue_cases td.case >> nth=0")
         page.wait_for_selector("#case[open] td", timeout=10_000)

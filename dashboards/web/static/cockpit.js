@@ -8,7 +8,7 @@ const COLOURS = { green: "#3ddc97", orange: "#ffb020", red: "#ff5d5d", blue: "#4
 const token = new URLSearchParams(location.search).get("token");
 const withToken = (url) => token ? url + (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : url;
 const charts = {};
-let defs = {}, districts = {}, codeOf = {}, district = "", source = null, map = null;
+let defs = {}, districts = {}, codeOf = {}, district = "", source = null, map = null, last = null, byScore = false;
 
 function fmt(v, unit, decimals) {
   if (v === null || v === undefined) return "—";
@@ -129,10 +129,13 @@ async function history(caseId) {
 }
 
 function drawMap(snap) {
-  const ranking = snap.panels.district_ranking, points = snap.panels.events_map, smoke = snap.panels.smoke_map;
+  const points = snap.panels.events_map, smoke = snap.panels.smoke_map;
+  // Districts coloured by volume (区县受理量排名) or by 考核得分 (区县考核排名: rank, name, score, …).
+  const ranking = byScore ? snap.panels.district_evaluation : snap.panels.district_ranking;
   const byName = {};
-  if (ranking && ranking.rows) for (const r of ranking.rows) byName[r[0]] = r[r.length - 1];
-  const max = Math.max(1, ...Object.values(byName));
+  if (ranking && ranking.rows) for (const r of ranking.rows) byName[byScore ? r[1] : r[0]] = byScore ? r[2] : r[r.length - 1];
+  const max = byScore ? 100 : Math.max(1, ...Object.values(byName));
+  const scale = byScore ? ["#ff5d5d", "#ffb020", "#3ddc97"] : ["#0b2a5b", "#1f6fb2", "#ffb020"];
   const xy = (data, value) => (data && data.rows ? data.rows : []).map((r) => {
     const o = Object.fromEntries(data.columns.map((c, i) => [c, r[i]]));
     return { name: o.street || o.device_id || o.grid_code, value: [o.longitude, o.latitude, o[value]] };
@@ -142,10 +145,10 @@ function drawMap(snap) {
   map.setOption({ animation: false, tooltip: { trigger: "item" },
     geo: { map: "zibo", roam: false, top: 20, bottom: 20, label: { show: true, color: "#d7e3ff" },
            itemStyle: { areaColor: "#0b2a5b", borderColor: "#4fc3ff" }, emphasis: { itemStyle: { areaColor: "#1f4a8a" } } },
-    visualMap: { seriesIndex: 0, min: 0, max, calculable: false, left: 10, bottom: 10, text: ["多", "少"],
-                 textStyle: { color: "#d7e3ff" }, inRange: { color: ["#0b2a5b", "#1f6fb2", "#ffb020"] } },
+    visualMap: { seriesIndex: 0, min: 0, max, calculable: false, left: 10, bottom: 10, text: byScore ? ["高分", "低分"] : ["多", "少"],
+                 textStyle: { color: "#d7e3ff" }, inRange: { color: scale } },
     series: [
-      { type: "map", geoIndex: 0, name: "受理量", data: Object.values(districts).map((n) => ({ name: n, value: byName[n] || 0, selected: codeOf[n] === district })) },
+      { type: "map", geoIndex: 0, name: byScore ? "考核得分" : "受理量", data: Object.values(districts).map((n) => ({ name: n, value: byName[n] || 0, selected: codeOf[n] === district })) },
       { type: "scatter", coordinateSystem: "geo", name: "事件", data: cases, symbolSize: (v) => 4 + 14 * Math.sqrt(v[2] / top), itemStyle: { color: "#4fc3ff" } },
       { type: "effectScatter", coordinateSystem: "geo", name: "油烟监测", data: fumes, symbolSize: 8, itemStyle: { color: "#ff5d5d" } },
     ] }, true);
@@ -153,6 +156,7 @@ function drawMap(snap) {
 }
 
 function render(snap) {
+  last = snap;
   for (const [key, data] of Object.entries(snap.panels)) {
     const el = document.getElementById("panel-" + key);
     if (el) draw(defs[key], el, data);
@@ -185,6 +189,11 @@ async function start() {
   echarts.registerMap("zibo", geo);
   layout(meta.panels);
   document.getElementById("all").onclick = () => choose("");
+  document.getElementById("map-by").onclick = (e) => {
+    byScore = !byScore;
+    e.target.textContent = byScore ? "按受理量着色" : "按考核得分着色";
+    if (last) drawMap(last);
+  };
   setInterval(() => { document.getElementById("clock").textContent = new Date().toLocaleString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" }); }, 1000);
   window.addEventListener("resize", () => Object.values(charts).concat([map]).forEach((c) => c.resize()));
   listen();
