@@ -12,6 +12,7 @@ about 15 s, and the fault injected a few seconds in.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -25,7 +26,9 @@ from kafka import KafkaProducer
 
 from bench.pipeline import Pipeline, alive, query, wait_caught_up
 from bench.webhook import Receiver, pager_argv, pager_env
+from cityops.evaluation import SUMS
 from tests.oracle import count_errors, expected, minute_counts, wait_drained
+from tests.test_evaluation import _doc_sql
 
 pytestmark = pytest.mark.integration
 
@@ -131,6 +134,11 @@ def run_with_fault(name: str, stack_env, tmp_path_factory, fault, ready=lambda p
                  "reporter_count, reopen_count) FROM case_history "
                  f"FINAL WHERE startsWith(event_id, '{prefix}')",
         "alerts": "SELECT count(), uniqExact(alert_id) FROM alerts FINAL",
+        # 考核's rollup (fed by a view, replays and all) against docs/warehouse.md's recomputation, every day.
+        "rollup": "SELECT unit, " + ", ".join(f"sum({c})" for c in SUMS) + " FROM evaluation_daily "
+                  "WHERE unit_kind = 'district' AND unit != '' GROUP BY unit ORDER BY unit",
+        "recomputed": re.sub(r" AND toDate\(occurred_at\) >= '[\d-]+' AND toDate\(occurred_at\) < '[\d-]+'", "",
+                             _doc_sql()["recomputation"]),
         "raised": f"SELECT alert_id FROM alerts FINAL WHERE raised_at >= fromUnixTimestamp64Milli({t0_ms})",
     })
     raised = [a for a, in rows["raised"]]
@@ -201,6 +209,7 @@ def test_sink_killed_mid_batch(broker, stack_env, tmp_path_factory):
     r = run_with_fault("sink", stack_env, tmp_path_factory, fault)
     assert r["restarts"].count("sink") >= 1
     assert_exact(r)
+    assert r["rows"]["rollup"] and r["rows"]["rollup"] == r["rows"]["recomputed"]
 
 
 def test_broker_stopped_and_restarted(broker, stack_env, tmp_path_factory):
