@@ -60,28 +60,36 @@ def free_port() -> int:
 
 
 def run(quick: bool = False, events: int | None = None, latency_s: float | None = None, seed: int = 7,
-        two_workers: bool = True, progress=print) -> Result:
+        two_workers: bool = True, brokers: int = 1, progress=print) -> Result:
     from bench.baseline import run as baseline
     from cityops.settings import get_settings
-    from cityops.stack.kafka import Broker
+    from cityops.stack.cluster import Cluster
+    from cityops.stack.kafka import Broker, min_insync
 
     n = events or (6_000 if quick else 100_000)
     latency_s = latency_s or (8.0 if quick else 60.0)
     home = Path(tempfile.mkdtemp(prefix="cityops-bench-e2e-"))
-    env = {"CITYOPS_DATA_DIR": str(home / "broker"), "CITYOPS_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
-           "CITYOPS_KAFKA_CONTROLLER_PORT": str(free_port()), "CITYOPS_WORKER_PORT": str(free_port())}
+    # Node i's controller listens on the controller port + 2(i − 1) (cityops/stack/cluster.py).
+    env = {"CITYOPS_DATA_DIR": str(home / "broker"),
+           "CITYOPS_BOOTSTRAP_SERVERS": ",".join(f"127.0.0.1:{free_port()}" for _ in range(brokers)),
+           "CITYOPS_KAFKA_CONTROLLER_PORT": str(free_port()), "CITYOPS_WORKER_PORT": str(free_port()),
+           "CITYOPS_KAFKA_BROKERS": str(brokers)}
     os.environ.update(env)
     get_settings.cache_clear()
     dsn = f"chdb://{home / 'clickhouse'}"
     penv = {**os.environ, "PYTHONUNBUFFERED": "1", "CITYOPS_CLICKHOUSE_URL": dsn,
             "PYTHONPATH": str(Path(__file__).parents[1])}
     load = os.getloadavg()[0]
-    broker = Broker(get_settings())
+    s = get_settings()
+    broker = Cluster(s) if brokers > 1 else Broker(s)
     pipe = Pipeline(penv, home, sink_group="bench-sink")
     notes: list[str] = []
+    if brokers > 1:
+        notes.append(f"{brokers} brokers, every topic replicated {s.replication_factor}× with min.insync.replicas "
+                     f"{min_insync(s.replication_factor)} (acks=all); the broker CPU is the first broker's alone")
     try:
-        progress("starting Kafka…")
-        broker_pid = broker.up()
+        progress(f"starting Kafka ({brokers} broker{'s' * (brokers > 1)})…")
+        broker_pid = broker.up()[0] if brokers > 1 else broker.up()
         bootstrap = env["CITYOPS_BOOTSTRAP_SERVERS"]
         # Event times of the loads follow each other (a window closed by one is not reopened by the next).
         span, end = timedelta(seconds=n / TARGET_RATE + 120), datetime.now(timezone.utc)

@@ -81,6 +81,8 @@ def e2e(
     events: int = typer.Option(0, min=0, help="events per drain (0: 100,000, or 6,000 with --quick)"),
     latency_seconds: float = typer.Option(0, min=0, help="paced latency run length (0: 60 s, 8 s with --quick)"),
     two_workers: bool = typer.Option(True, "--two-workers/--one-worker", help="also drain with 2 workers"),
+    brokers: int = typer.Option(1, min=1, max=9, help="Kafka brokers of the bench's own stack (3: replication "
+                                "factor 3, two in sync)"),
     as_json: bool = typer.Option(False, "--json", help="print the figures as JSON (nothing else on stdout)"),
     write: bool = typer.Option(True, "--write/--no-write", help="write docs/benchmarks.md and docs/benchmarks.png"),
     docs: Path = typer.Option(Path("docs"), help="where benchmarks.md/.png go"),
@@ -95,7 +97,7 @@ def e2e(
 
     err = Console(stderr=True)
     r = run(quick=quick, events=events or None, latency_s=latency_seconds or None, two_workers=two_workers,
-            progress=lambda m: err.print(m, highlight=False))
+            brokers=brokers, progress=lambda m: err.print(m, highlight=False))
     command = "cityops bench e2e" + "".join(f" {a}" for a in sys.argv[3:])
     if write:
         write_docs(r, command, docs / "benchmarks.md", docs / "benchmarks.png")
