@@ -48,7 +48,10 @@ function layout(panels) {
     box(def, document.getElementById(parent));
   }
   map = echarts.init(document.getElementById("map"), null, { renderer: "canvas" });
-  map.on("click", (p) => { if (p.componentType === "series" && p.seriesType === "map") choose(codeOf[p.name] === district ? "" : codeOf[p.name]); });
+  // A district's region: the geo component draws it (the map series shares it), so the click comes from either.
+  map.on("click", (p) => {
+    if ((p.componentType === "geo" || p.seriesType === "map") && codeOf[p.name]) choose(codeOf[p.name] === district ? "" : codeOf[p.name]);
+  });
   document.getElementById("map-panel").dataset.state = "loading";
 }
 
@@ -149,8 +152,9 @@ function drawMap(snap) {
                  textStyle: { color: "#d7e3ff" }, inRange: { color: scale } },
     series: [
       { type: "map", geoIndex: 0, name: byScore ? "考核得分" : "受理量", data: Object.values(districts).map((n) => ({ name: n, value: byName[n] || 0, selected: codeOf[n] === district })) },
-      { type: "scatter", coordinateSystem: "geo", name: "事件", data: cases, symbolSize: (v) => 4 + 14 * Math.sqrt(v[2] / top), itemStyle: { color: "#4fc3ff" } },
-      { type: "effectScatter", coordinateSystem: "geo", name: "油烟监测", data: fumes, symbolSize: 8, itemStyle: { color: "#ff5d5d" } },
+      // Markers let clicks through: a click anywhere in a district filters to it.
+      { type: "scatter", coordinateSystem: "geo", name: "事件", data: cases, silent: true, symbolSize: (v) => 4 + 14 * Math.sqrt(v[2] / top), itemStyle: { color: "#4fc3ff" } },
+      { type: "effectScatter", coordinateSystem: "geo", name: "油烟监测", data: fumes, silent: true, symbolSize: 8, itemStyle: { color: "#ff5d5d" } },
     ] }, true);
   document.getElementById("map-panel").dataset.state = points && points.error ? "error" : "ok";
 }
