@@ -63,6 +63,8 @@ WHERE current = 1
 ORDER BY score IS NULL, score DESC, department"""
 
 
+# 考核得分 (0–100) as the map colours it.
+SCORE_STEPS = ((None, "red"), (60, "orange"), (80, "green"))
 HEADERS = {"rank": "排名", "unit_name": "单位", "score": "考核得分", "previous_rank": "上期排名",
            "movement": "名次变化",
            **{f"{d.key}_value": f"{d.name}（{'%' if d.kind == 'rate' else '小时' if d.kind == 'hours' else '件'}）"
@@ -79,6 +81,11 @@ def panels(panel, kind, rules: Rules, in_district: str) -> tuple:
         panel("district_evaluation", "区县考核排名", kind.table,
               ranking_sql(rules, "district", "{{district_name(unit)}}"), size=(8, 10), in_district=False,
               description=why),
+        panel("district_score_map", "区县考核得分一张图", kind.geomap, f"""
+SELECT {{{{district_name(unit_name)}}}} AS district, toFloat64OrNull({{{{district_lat(unit_name)}}}}) AS latitude,
+       toFloat64OrNull({{{{district_lon(unit_name)}}}}) AS longitude, score, rank
+FROM ({ranking_sql(rules, "district", "unit")})""", unit="none", thresholds=SCORE_STEPS, size=(12, 12),
+              in_terminal=False, in_district=False, description=why + "；点的颜色：60分以下红、80分以下橙、其上绿"),
         panel("street_evaluation", "街道考核排名", kind.table,
               ranking_sql(rules, "street", "{{street_name(unit)}}", in_district), size=(8, 10), description=why),
         panel("department_indicators", "部门考核指标（部门 × 指标）", kind.table, matrix_sql(rules), size=(24, 10),

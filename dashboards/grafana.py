@@ -54,7 +54,7 @@ def _markers(p: PanelDef, value_field: str) -> cb.MapLayerOptions:
 
 
 def _value_column(p: PanelDef) -> str:
-    return {"events_map": "cases", "smoke_map": "peak_mg_m3"}.get(p.key, "value")
+    return {"events_map": "cases", "smoke_map": "peak_mg_m3", "district_score_map": "score"}.get(p.key, "value")
 
 
 def panel(p: PanelDef, units: Units):

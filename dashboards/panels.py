@@ -3,7 +3,8 @@
 
 SQL is written for grafana-clickhouse-datasource: plugin macros (`$__timeFilter(col)`, `$__fromTime`,
 `$__conditionalAll(cond, $var)` …) and the dashboard variables `${district}` / `${street}` (single value or All).
-`{{district_name(col)}}` / `{{street_name(col)}}` are filled in at build time with the registry's names.
+`{{district_name(col)}}` / `{{street_name(col)}}` are filled in at build time with the registry's names,
+`{{district_lat(col)}}` / `{{district_lon(col)}}` with the centre of each district's grids (as text).
 Panels read the rollups (case_daily, events_per_minute, hotspot_monthly) where they can; the
 current-state ones read small ReplacingMergeTree tables with FINAL (open cases: case_open; incidents).
 Levels, sources and discovery channels are stored as codes and named here, in Chinese."""
@@ -53,7 +54,9 @@ class PanelDef:
 
     def render(self, units: Units) -> str:
         """The SQL with the registry's names filled in: what Grafana runs (after its own macro expansion)."""
-        names = {"district_name": units.districts, "street_name": units.streets}
+        names = {"district_name": units.districts, "street_name": units.streets,
+                 "district_lat": {d: f"{c[0]:.5f}" for d, c in units.centres.items()},
+                 "district_lon": {d: f"{c[1]:.5f}" for d, c in units.centres.items()}}
         return re.sub(r"\{\{(\w+)\((\w+)\)\}\}", lambda m: transform(m.group(2), names[m.group(1)]), self.sql.strip())
 
     @property

@@ -2,7 +2,7 @@
 dashboards carry the names inline (`transform(code, [codes], [names], code)`), so Grafana needs no extra table."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cityops.settings import Settings
 
@@ -11,6 +11,7 @@ from cityops.settings import Settings
 class Units:
     districts: dict[str, str]   # code → name, e.g. 370303 → 张店区
     streets: dict[str, str]     # 9-digit code → name
+    centres: dict[str, tuple[float, float]] = field(default_factory=dict)   # district code → (lat, lon) of its grids
 
     @classmethod
     def of(cls, settings: Settings) -> Units:
@@ -19,12 +20,16 @@ class Units:
             from cityops.registry import CityRegistry
 
             reg = CityRegistry.from_dir(settings.registry)
-            districts, streets = reg.districts.values(), reg.streets.values()
+            districts, streets, grids = reg.districts.values(), reg.streets.values(), reg.grids.values()
         else:
             from cityops.registry import zibo
 
-            districts, streets, *_ = zibo.generate()
-        return cls({u.code: u.name for u in districts}, {u.code: u.name for u in streets})
+            districts, streets, _, grids, _ = zibo.generate()
+        where: dict[str, list[tuple[float, float]]] = {}
+        for g in grids:
+            where.setdefault(g.code[:6], []).append(g.centroid)
+        centres = {d: (sum(p[0] for p in ps) / len(ps), sum(p[1] for p in ps) / len(ps)) for d, ps in where.items()}
+        return cls({u.code: u.name for u in districts}, {u.code: u.name for u in streets}, centres)
 
     def street_district(self, street_code: str) -> str:
         return street_code[:6]

@@ -114,7 +114,7 @@ def test_the_wall_screen_in_a_real_browser(city, served, units):
         page.goto(base)
         page.wait_for_function("document.body.dataset.updated", timeout=10_000)
         states = page.eval_on_selector_all("[data-state]", "els => Object.fromEntries(els.map(e => [e.id, e.dataset.state]))")
-        assert states == {"map-panel": "ok", **{f"panel-{p.key}": "ok" for p in PANELS if p.key not in ("events_map", "smoke_map")}}
+        assert states == {"map-panel": "ok", **{f"panel-{p.key}": "ok" for p in PANELS if p.kind != "geomap"}}
         assert page.inner_text("h1") == "城市运行智慧驾驶舱"
         # The map colours the districts by 考核得分 at a click, and back by volume.
         page.click("#map-by")

@@ -336,3 +336,13 @@ def test_the_dead_letter_rate_counts_case_events_on_both_sides(empty):
                   "FROM numbers(99)")
     [(rate,)] = _panel_rows(empty, "dead_letter_rate")
     assert rate == pytest.approx(0.01)
+
+
+def test_the_score_map_puts_each_ranked_district_at_its_centre_with_its_score(warehouse):
+    board = {(name, score) for _, name, score, *_ in _panel_rows(warehouse, "district_evaluation")}
+    spots = _panel_rows(warehouse, "district_score_map")
+    assert board and {(name, score) for name, _, _, score, _ in spots} == board
+    centres = Units.of(Settings()).centres
+    by_name = {n: c for c, n in Units.of(Settings()).districts.items()}
+    assert all((round(lat, 5), round(lon, 5)) == tuple(round(v, 5) for v in centres[by_name[name]])
+               for name, lat, lon, _, _ in spots)

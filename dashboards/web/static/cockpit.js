@@ -2,7 +2,7 @@
 "use strict";
 const LEFT = ["events_per_minute", "district_ranking", "ratio_721"];
 const RIGHT = ["alert_feed", "overdue_cases", "top_labels"];
-const MAPS = ["events_map", "smoke_map"];
+const MAPS = ["events_map", "smoke_map", "district_score_map"];   // drawn on the one map
 const CASE_COLUMNS = ["case_id", "subject_id"];
 const COLOURS = { green: "#3ddc97", orange: "#ffb020", red: "#ff5d5d", blue: "#4fc3ff" };
 const token = new URLSearchParams(location.search).get("token");
