@@ -125,11 +125,14 @@ def assert_as_if_never_stopped(bootstrap: str) -> None:
     latest = {}
     for m in read_all(bootstrap, CASES.name):
         v = orjson.loads(m.value)
+        if "duplicate_of" not in v:   # tests/test_intake_loop.py's stand-in versions (no nulls), same broker
+            continue
         if v["case_id"] not in latest or v["version"] >= latest[v["case_id"]]["version"]:
             latest[v["case_id"]] = v
     assert set(latest) == case_ids
     # A device case's check races its device's readings (another topic), so only other sources' statuses.
-    status = {cid: s for cid, s in status.items() if latest[cid]["source"] != "sensor"}
+    # Events of cases never opened here (tests/test_intake_loop.py's) wait for their opening: no status.
+    status = {cid: s for cid, s in status.items() if cid in case_ids and latest[cid]["source"] != "sensor"}
     assert {cid: latest[cid]["status"] for cid in status} == status
     # Each merged duplicate counted exactly once on its primary, replays notwithstanding.
     dups = Counter(c["duplicate_of"] for c in latest.values() if c["duplicate_of"])

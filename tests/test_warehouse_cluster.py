@@ -17,23 +17,28 @@ def _rendered() -> list[str]:
     return Renderer(CLUSTER).render(LEDGER) + [s for _, _, stmts in planned(CLUSTER) for s in stmts]
 
 
-def test_every_rendered_statement_parses():
-    import chdb
+@pytest.fixture(scope="module")
+def engine(stack_env):
+    """The run's embedded engine: chdb serves one data path per process, whichever test opened it first."""
+    from cityops.settings import get_settings
+    from cityops.warehouse import connect
 
+    return connect(get_settings())
+
+
+def test_every_rendered_statement_parses(engine):
     failures = {}
     for stmt in _rendered():
         try:
-            chdb.query(f"EXPLAIN AST {stmt}", "CSV")
+            engine.query(f"EXPLAIN AST {stmt}")
         except Exception as e:  # noqa: BLE001 — collected, reported together
             failures[stmt[:100]] = str(e).splitlines()[0][:200]
     assert not failures, failures
 
 
-def test_the_parse_check_can_fail():
-    import chdb
-
+def test_the_parse_check_can_fail(engine):
     with pytest.raises(Exception, match="Syntax error"):
-        chdb.query(f"EXPLAIN AST CREATE TABLE t ON CLUSTER {CLUSTER} AS t_local ENGINE = Distributed(x", "CSV")
+        engine.query(f"EXPLAIN AST CREATE TABLE t ON CLUSTER {CLUSTER} AS t_local ENGINE = Distributed(x")
 
 
 def test_each_table_is_replicated_and_distributed_and_each_view_local():
