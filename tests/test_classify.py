@@ -95,6 +95,25 @@ def test_real_phrasing(clf, text, label):
     ("这几件事要求先处理积水，路灯的事不急", [], ["处理积水"]),
     ("这不是扰民吗", [], []),                     # a rhetorical question affirms
     ("路灯不是不亮就是一闪一闪", [], []),           # 不是…就是… lists both
+    ("灯是暗了点 垃圾箱也旧 都不打紧 要紧的是那个路面", [], ["那个路面"]),
+    ("摆摊的 垃圾 可最吓人的是没盖的窨井", [], ["没盖的窨井"]),
+    ("路面挺好的 毛病出在中间那块铁盖子", ["路面挺好的"], ["中间那块铁盖子"]),
+    ("路灯上礼拜修好了 问题是旁边的树被砍了", ["路灯上礼拜修好了"], ["旁边的树被砍了"]),
+    ("市民来电反映门口摆摊 诉求：尽快处理井盖", [], ["尽快处理井盖"]),
+    ("这路好好的修了又挖", [], []),                # 好好的 inside a clause describes, it does not acquit
+    ("跟路灯没关系，路灯亮着呢，问题是电缆井的盖子没了", ["路灯 路灯亮着呢"], ["电缆井的盖子没了"]),
+    ("路没问题，是有辆报废的车扔在路边", ["路没问题"], ["有辆报废的车扔在路边"]),
+    ("1.人行道上的冰溜子（最危险，先处理）；2.路边有辆车乱停", [], ["人行道上的冰溜子"]),
+    ("主要反映：路面积尘严重；另有个别路灯不亮。请优先安排路面清扫", [], ["路面积尘严重", "安排路面清扫"]),
+    ("门口垃圾桶满了 树枝也断了 这都等雨停再说 现在就是路上水太深", [], []),
+    ("胡同里树被砍了 灯也暗 我主要想说的是路面全是窟窿眼", [], ["路面全是窟窿眼"]),
+    ("门口垃圾桶满了，这个优先；旁边井盖有点响，可以晚点弄", [], ["门口垃圾桶满了"]),
+    ("门口单车乱停 还有那个轮胎店把轮胎堆在人行道上 后面这个是主要的", [], ["还有那个轮胎店把轮胎堆在人行道上"]),
+    ("次要的：路边几辆单车倒了。重要的：人行道上一大片油污", [], ["人行道上一大片油污"]),
+    ("①路边有坑（不急）②电动车停得乱（小事）③马路中间晒麦子（最危险）", [], ["马路中间晒麦子"]),
+    ("他没盖房，算不上违建，但是把绿化带铲平了", ["违建"], ["把绿化带铲平了"]),
+    ("我不是说油烟，是他家门口的音箱", ["油烟"], ["他家门口的音箱"]),
+    ("摆摊的倒是没有了，现在是几辆货车占着", ["摆摊的倒是没有了"], ["几辆货车占着"]),
 ])
 def test_scope_of_negation_and_main_request(text, negated, main):
     from streams.classify.scope import NEGATED, MAIN, spans
@@ -102,6 +121,14 @@ def test_scope_of_negation_and_main_request(text, negated, main):
     parts = spans(text)
     assert [s for s, w in parts if w == NEGATED] == negated
     assert [s for s, w in parts if w == MAIN] == main
+
+
+def test_a_plural_wave_sets_aside_every_problem_before_it():
+    from streams.classify.scope import MINOR, spans
+
+    parts = dict(spans("门口垃圾桶满了 树枝也断了 这都等雨停再说 现在就是路上水太深"))
+    assert parts["门口垃圾桶满了 树枝也断了 这都等雨停再说"] == MINOR
+    assert parts["现在就是路上水太深"] > MINOR
 
 
 def test_taxonomy_has_the_three_new_labels():
