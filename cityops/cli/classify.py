@@ -9,7 +9,7 @@ import typer
 
 from cityops.errors import UserError
 
-EVALUATE_COMMAND = "cityops classify --evaluate tests/data/complaints_acceptance.jsonl --write-doc docs/classification.md"
+EVALUATE_COMMAND = "cityops classify --evaluate tests/data/complaints_acceptance2.jsonl --write-doc docs/classification.md"
 
 
 def register(root: typer.Typer) -> None:

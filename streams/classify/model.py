@@ -23,6 +23,9 @@ NGRAMS = (1, 2, 3)
 # evidence to be as sure as a full sentence (a typical complaint's tf-idf norm is 30-45, the 1st percentile 15).
 NORM_FLOOR = 15.0
 _SEP = re.compile(r"[，,。.！!？?；;：:、…~～\s\"'“”「」（）()]+")
+# Every digit reads as 0: a number's value says nothing of the class, and 「12345」 alone must not look like
+# the angry complaints that name the hotline.
+_DIGITS = str.maketrans("123456789１２３４５６７８９０", "000000000" + "0" * 10)
 
 
 class ModelError(ValueError):
@@ -30,8 +33,8 @@ class ModelError(ValueError):
 
 
 def normalize(text: str) -> str:
-    """Case folded, every run of punctuation or space one space: the text n-grams and keywords are read from."""
-    return _SEP.sub(" ", text.lower()).strip()
+    """Case folded, every run of punctuation or space one space, digits 0: the text n-grams and keywords are read from."""
+    return _SEP.sub(" ", text.lower()).strip().translate(_DIGITS)
 
 
 def gram_id(gram: str) -> int:
@@ -95,7 +98,7 @@ class LinearModel:
 
     def save(self, path: Path) -> None:
         meta = {"labels": list(self.labels), "temperature": self.temperature, "corpus_digest": self.corpus_digest,
-                "ngrams": list(NGRAMS), "norm_floor": NORM_FLOOR}
+                "ngrams": list(NGRAMS), "norm_floor": NORM_FLOOR, "digits": "0"}
         with open(path, "wb") as f:  # a file object: numpy would otherwise append .npz to the name
             np.savez_compressed(f, vocabulary=self.vocabulary.astype(np.uint64), idf=self.idf.astype(np.float32),
                                 weights=self.weights.astype(np.float32), bias=self.bias.astype(np.float32),
@@ -106,7 +109,7 @@ class LinearModel:
         try:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
-                if (tuple(meta["ngrams"]), meta["norm_floor"]) != (NGRAMS, NORM_FLOOR):
+                if (tuple(meta["ngrams"]), meta["norm_floor"], meta.get("digits")) != (NGRAMS, NORM_FLOOR, "0"):
                     raise ModelError(f"{path}: trained with other features ({meta['ngrams']}, norm floor "
                                      f"{meta['norm_floor']}); rebuild it with `cityops classify --train`")
                 return cls(tuple(meta["labels"]), z["vocabulary"], z["idf"].astype(np.float64),

@@ -18,7 +18,8 @@ from streams.classify.model import DEFAULT_MODEL, NORM_FLOOR, LinearModel, featu
 from streams.classify.scope import spans
 
 CORPUS = [Path(__file__).resolve().parents[2] / "tests" / "data" / name
-          for name in ("complaints_labelled.jsonl", "complaints_corpus.jsonl", "complaints_dev.jsonl")]
+          for name in ("complaints_labelled.jsonl", "complaints_corpus.jsonl", "complaints_dev.jsonl",
+                       "complaints_dev2.jsonl", "complaints_corpus2.jsonl")]
 C = 10.0          # inverse L2 strength: char n-gram tf-idf rows are unit length, so weak regularisation fits
 MIN_DF = 2        # an n-gram seen in one complaint only is noise, and would bloat the file
 FOLDS = 5
