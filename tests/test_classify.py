@@ -326,14 +326,13 @@ def test_acceptance_accuracy(acceptance):
 
 
 def test_acceptance_misrouting_no_worse_than_measured(acceptance):
-    """7 of 342 (2.05 %) went to a wrong department when the set was first run; more is a regression."""
+    """5 of 351 (1.42 %) went to a wrong department when the set was first run; more is a regression."""
     wrong = [(e.text, e.label, p) for e, p in acceptance.errors() if p != "其他"]
-    assert len(wrong) <= 7, wrong
+    assert len(wrong) <= 5, wrong
 
 
-@pytest.mark.xfail(strict=True, reason="issue 26 asks <= 2 % sent to a wrong department; the acceptance set, "
-                   "never tuned on, measured 2.05 % (7 of 342): one complaint over")
 def test_acceptance_misrouting_meets_the_bar(acceptance):
+    """Issue 26's bar: at most 2 % sent to a wrong department (a wrong label other than 其他)."""
     assert acceptance.misrouted <= 0.02
 
 
