@@ -33,7 +33,7 @@ class ModelError(ValueError):
 
 
 def normalize(text: str) -> str:
-    """Case folded, every run of punctuation or space one space, digits 0: the text n-grams and keywords are read from."""
+    """Case folded, punctuation and space runs one space, digits 0: the text n-grams and keywords are read from."""
     return _SEP.sub(" ", text.lower()).strip().translate(_DIGITS)
 
 
