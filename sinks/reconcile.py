@@ -12,6 +12,7 @@ rollup is covered without code here; a view's target key must be fed by that vie
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 
 _TARGET = re.compile(r"\bTO\s+(?:`?\w+`?\.)?`?(\w+)`?")
@@ -48,9 +49,14 @@ def views_of(wh, table: str) -> list[View]:
     return views
 
 
-# A top-up is what is missing now, never a replay: the rollups' deduplication window (migration 0010) must not take
-# it for an earlier top-up of the same rows.
+# A top-up is what is missing now, never a replay: the rollups' deduplication window (migrations 0010, 0011) must not
+# take it for an earlier top-up of the same rows. An INSERT … SELECT turns deduplication off; inserted rows need a
+# token of their own, as the embedded engine deduplicates them by content even with insert_deduplicate = 0.
 WHOLE = {"insert_deduplicate": 0}
+
+
+def _fresh() -> dict[str, str]:
+    return {"insert_deduplication_token": f"top-up {uuid.uuid4()}"}
 
 
 def top_up(wh, table: str, uncommitted: str) -> dict[str, int]:
@@ -84,6 +90,6 @@ def top_up(wh, table: str, uncommitted: str) -> dict[str, int]:
                    f"USING ({keys}) WHERE {short}")
         rows = wh.query(missing).result_rows    # a batch's worth of keys at most: read once, insert those
         if rows:
-            wh.insert(v.target, rows, column_names=[*v.keys, *v.values], settings=WHOLE)
+            wh.insert(v.target, rows, column_names=[*v.keys, *v.values], settings=_fresh())
             added[v.target] = added.get(v.target, 0) + len(rows)
     return added

@@ -39,13 +39,14 @@ def store_without(wh, table: str, views: list[str], rows: int, shift: int) -> No
     """Rows of a batch stored in `table` while `views` missed them (case updates as later versions)."""
     later = ""
     if table == "case_history":   # later versions of the cases, or (for the hot spots) new cases
-        later = (", concat(case_id, '-new') AS case_id" if "hotspot_monthly_mv" in views
+        later = (f", concat(case_id, '-{shift}') AS case_id" if "hotspot_monthly_mv" in views
                  else ", version + 1000 AS version")
     for v in views:
         wh.command(f"DETACH TABLE {v}")
     try:
         wh.command(f"INSERT INTO {table} SELECT * REPLACE (kafka_offset + {shift} AS kafka_offset{later}) "
-                   f"FROM {table} ORDER BY kafka_offset LIMIT {rows}")
+                   f"FROM {table} ORDER BY kafka_offset LIMIT {rows}",
+                   settings={"insert_deduplication_token": f"{table} {shift} {views}"})  # a batch's, as the sink's
     finally:
         for v in views:
             wh.command(f"ATTACH TABLE {v}")
@@ -72,3 +73,12 @@ def test_views_short_of_uncommitted_rows_are_topped_up_once(wh, table, missed):
     assert set(added) == summed and all(added.values())
     assert top_up(wh, table, where) == {}                  # again: nothing more to add
     assert not any(gaps(wh, table).values())
+
+
+def test_a_top_up_like_an_earlier_one_is_not_taken_for_a_replay(wh):
+    """Two crashes can leave equal shortfalls (other cases, same grid, label and day): the second top-up's rows
+    equal the first's, yet they are missing now, and the rollup's deduplication window must not drop them."""
+    for shift in (30_000_000, 31_000_000):
+        store_without(wh, "case_history", ["hotspot_monthly_mv"], 50, shift)
+        assert top_up(wh, "case_history", f"kafka_offset >= {shift}")
+        assert not any(gaps(wh, "case_history").values()), gaps(wh, "case_history")

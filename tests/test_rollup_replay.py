@@ -39,5 +39,4 @@ def test_every_rollup_drops_a_replayed_batch(warehouse):
         once = {t: contents(warehouse, t) for t in targets}
         warehouse.command(replay, settings={"insert_deduplication_token": f"replay-{source}"})
         counted_twice += [f"{source} → {t}" for t in targets if contents(warehouse, t) != once[t]]
-    # hotspot_monthly still counts a replay twice (migration 0010 says why it has no window yet).
-    assert counted_twice == ["case_history → hotspot_monthly"]
+    assert counted_twice == []
