@@ -64,7 +64,7 @@ def run(quick: bool = False, events: int | None = None, latency_s: float | None 
     from bench.baseline import run as baseline
     from cityops.settings import get_settings
     from cityops.stack.cluster import Cluster
-    from cityops.stack.kafka import Broker, min_insync
+    from cityops.stack.kafka import min_insync
 
     n = events or (6_000 if quick else 100_000)
     latency_s = latency_s or (8.0 if quick else 60.0)
@@ -81,7 +81,7 @@ def run(quick: bool = False, events: int | None = None, latency_s: float | None 
             "PYTHONPATH": str(Path(__file__).parents[1])}
     load = os.getloadavg()[0]
     s = get_settings()
-    broker = Cluster(s) if brokers > 1 else Broker(s)
+    broker = Cluster(s)
     pipe = Pipeline(penv, home, sink_group="bench-sink")
     notes: list[str] = []
     if brokers > 1:
@@ -89,7 +89,7 @@ def run(quick: bool = False, events: int | None = None, latency_s: float | None 
                      f"{min_insync(s.replication_factor)} (acks=all); the broker CPU is the first broker's alone")
     try:
         progress(f"starting Kafka ({brokers} broker{'s' * (brokers > 1)})…")
-        broker_pid = broker.up()[0] if brokers > 1 else broker.up()
+        broker_pid = broker.up()[0]
         bootstrap = env["CITYOPS_BOOTSTRAP_SERVERS"]
         # Event times of the loads follow each other (a window closed by one is not reopened by the next).
         span, end = timedelta(seconds=n / TARGET_RATE + 120), datetime.now(timezone.utc)

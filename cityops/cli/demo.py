@@ -44,7 +44,6 @@ def register(root: typer.Typer) -> None:
 def run_demo(s: Settings, *, rate: int, seed: int, refresh: float) -> None:
     from cityops.cli.cockpit import start_web
     from cityops.stack.cluster import Cluster
-    from cityops.stack.kafka import Broker
     from cityops.stack.supervise import Interrupts, Supervisor
     from cityops.warehouse import connect, migrate
 
@@ -52,8 +51,8 @@ def run_demo(s: Settings, *, rate: int, seed: int, refresh: float) -> None:
     interrupts.install()
     started = time.monotonic()
     # CITYOPS_KAFKA_BROKERS=3: the demo on a replicated cluster of its own (`cityops stack up --brokers 3`).
-    broker = Cluster(s) if s.kafka_brokers > 1 else Broker(s)
-    ours = all(b.process.pid() is None for b in (broker.brokers if s.kafka_brokers > 1 else [broker]))
+    broker = Cluster(s)
+    ours = all(b.process.pid() is None for b in broker.brokers)
     logs = s.data_dir / "logs"
     supervisor: Supervisor | None = None
     web = None

@@ -29,11 +29,10 @@ def register(root: typer.Typer) -> None:
            ) -> None:
         """Fetch the jars (once), format storage (once), start the broker(s), create every topic."""
         from cityops.stack.cluster import Cluster
-        from cityops.stack.kafka import Broker
 
         s = _with_brokers(get_settings(), brokers)
         with out.status(f"starting Kafka ({s.kafka_brokers} broker{'s' * (s.kafka_brokers > 1)})…"):
-            pids = Cluster(s).up() if s.kafka_brokers > 1 else [Broker(s).up()]
+            pids = Cluster(s).up()
         out.print(f"[green]Kafka is up[/] (pid {', '.join(map(str, pids))}) on {s.bootstrap_servers}, "
                   f"replication factor {s.replication_factor}")
 
@@ -51,10 +50,9 @@ def register(root: typer.Typer) -> None:
     def down() -> None:
         """Stop the broker(s); nothing is left running."""
         from cityops.stack.cluster import Cluster
-        from cityops.stack.kafka import Broker
 
         s = _started(get_settings())
-        stopped = Cluster(s).down() if s.kafka_brokers > 1 else Broker(s).down()
+        stopped = Cluster(s).down()
         out.print("Kafka stopped" if stopped else "Kafka was not running")
 
     @app.command()
@@ -91,9 +89,8 @@ def _started(s: Settings) -> Settings:
 
 def _brokers(s: Settings) -> list:
     from cityops.stack.cluster import Cluster
-    from cityops.stack.kafka import Broker
 
-    return Cluster(s).brokers if s.kafka_brokers > 1 else [Broker(s)]
+    return Cluster(s).brokers
 
 
 def _redact(url: str) -> str:

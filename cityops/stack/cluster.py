@@ -1,5 +1,6 @@
 """A Kafka cluster on loopback: CITYOPS_KAFKA_BROKERS KRaft nodes, each a broker and one of the controller
-quorum's voters, formatted with one cluster id; every catalogue topic replicated on three of them."""
+quorum's voters, formatted with one cluster id; every catalogue topic replicated on three of them. With one
+node (the default) it is the single broker, so callers need not tell the two apart."""
 from __future__ import annotations
 
 import base64
@@ -31,6 +32,8 @@ class Cluster:
     def up(self, timeout: float = 120.0) -> list[int]:
         """Start the nodes that do not run; wait until every one is in the cluster; create missing topics.
         Returns the brokers' pids."""
+        if len(self.brokers) == 1:
+            return [self.brokers[0].up(timeout)]   # no quorum of peers, no replicas to wait for
         cluster_id = self.cluster_id()
         pids = [b.process.pid() or b.start(cluster_id) for b in self.brokers]
         deadline = time.monotonic() + timeout
