@@ -25,7 +25,7 @@ NORM_FLOOR = 15.0
 _SEP = re.compile(r"[，,。.！!？?；;：:、…~～\s\"'“”「」（）()]+")
 # Every digit reads as 0: a number's value says nothing of the class, and 「12345」 alone must not look like
 # the angry complaints that name the hotline.
-_DIGITS = str.maketrans("123456789１２３４５６７８９０", "000000000" + "0" * 10)
+_DIGITS = str.maketrans("123456789０１２３４５６７８９", "0" * 19)
 
 
 class ModelError(ValueError):

@@ -64,17 +64,18 @@ def spans(text: str) -> list[tuple[str, float]]:
     expect_correction = 0  # clauses left in which a 是… answers the last negation
     in_main = False  # the main request (or a correction) goes on in the clauses after it, until an aside
     for clause in clauses:
+        bare = clause.strip(_FILLER)
         pieces, expect_correction = _clause(clause, expect_correction)
-        if in_main and all(w == PLAIN for _, w in pieces) and not _ASIDE.match(clause.strip(_FILLER)):
+        if in_main and all(w == PLAIN for _, w in pieces) and not _ASIDE.match(bare):
             pieces = [(p, MAIN) for p, _ in pieces]
         last, weight = pieces[-1]
         if weight == MAIN and _BACK_REFERENCE.match(last.strip(_FILLER)) and out and out[-1][1] == PLAIN:
             out[-1] = (out[-1][0], MAIN)
-        elif _POINT_BACK.match(clause.strip(_FILLER)) and out and out[-1][1] == PLAIN:
+        elif _POINT_BACK.match(bare) and out and out[-1][1] == PLAIN:
             out[-1] = (out[-1][0], MAIN)
             pieces, weight = [], PLAIN  # the pointer itself names no problem
         in_main = weight == MAIN
-        if len(pieces) == 1 and weight == MINOR and _PLURAL.match(clause.strip(_FILLER)):
+        if len(pieces) == 1 and weight == MINOR and _PLURAL.match(bare):
             out = [(p, MINOR if w == PLAIN else w) for p, w in out]
         elif len(pieces) == 1 and weight == MINOR and len(clause) <= 6 and out and out[-1][1] == PLAIN:
             out[-1] = (out[-1][0], MINOR)  # 「这个先不急」 waves away the clause before it
